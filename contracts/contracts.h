@@ -1,0 +1,242 @@
+/*
+ * privgate contracts: YAML (privgate.yaml and the provider contracts) in, an
+ * immutable, reference-counted rule set out; and the one decide function
+ * that every user of the rules (privgate filter, privgate test, the
+ * gateway) goes through. Depends on filters/ and libyaml only.
+ *
+ * Errors are reported through struct ctr_diag as FILE:LINE:COL: message
+ * (1-based line and column). Secret file contents are never printed.
+ */
+#ifndef PRIVGATE_CONTRACTS_H
+#define PRIVGATE_CONTRACTS_H
+
+#include <stdatomic.h>
+
+#include "filters/filters.h"
+
+/* ------------------------------------------------------------ diagnostics */
+
+struct ctr_diag {
+    /* Called once per error; |file| may be "" for errors without a file;
+     * |line| and |col| are 1-based, 0 when the error has no position (a file
+     * that cannot be read). */
+    void (*emit)(void *ud, const char *file, int line, int col, const char *msg);
+    void *ud;
+    int errors; /* incremented per error */
+};
+
+/* A diag that prints "FILE:LINE:COL: message" lines to stderr
+ * ("FILE: message" for errors without a position). */
+void ctr_diag_stderr(struct ctr_diag *d);
+
+struct ctr__arena; /* internal: owns every string and array of a config/contract */
+
+/* ------------------------------------------------------------------ config */
+
+struct ctr_listen {
+    char *address; /* host:port as written */
+    char *host;
+    uint16_t port;
+    bool tls;
+    char *cert, *key, *client_ca; /* absolute or config-relative resolved paths; NULL if absent */
+};
+
+struct ctr_limits {
+    uint64_t max_body;        /* bytes, default 8 MiB */
+    uint32_t max_depth;       /* default 64 */
+    uint64_t max_header_bytes; /* default 64 KiB */
+    uint32_t max_streams_per_connection; /* default 128 */
+    uint64_t upstream_connect_timeout_ms; /* default 5000 */
+    uint64_t upstream_timeout_ms;         /* default 30000 */
+    uint64_t idle_timeout_ms;             /* default 120000 */
+};
+
+struct ctr_config {
+    char *file; /* path of privgate.yaml */
+    struct ctr_listen *listen;
+    size_t nlisten;
+    char *admin_address; /* NULL if absent */
+    char *admin_host;
+    uint16_t admin_port;
+    char *contracts_dir;
+    uint32_t workers; /* 0 = auto */
+    char *audit_path; /* "-" = stdout; NULL = no audit log */
+    char **forbidden_purposes;
+    size_t nforbidden;
+    char *caller_header; /* default "privgate-caller" */
+    struct ctr_limits limits;
+    struct ctr__arena *mem; /* internal */
+};
+
+/* Fills |cfg| with the SPEC 3 defaults (no listener, no contracts folder,
+ * no forbidden purpose, audit to stdout "-"). Static strings: do not free. */
+void ctr_config_defaults(struct ctr_config *cfg);
+
+/* ---------------------------------------------------------------- contract */
+
+enum ctr_body_kind {
+    CTR_BODY_NONE = 0, /* no `body:` key: a non-empty body is refused 415 */
+    CTR_BODY_FIELDS,   /* body: { fields: ... } */
+    CTR_BODY_OPAQUE,   /* body: opaque */
+};
+
+/* One `fields:` entry, kept for the register and `--explain`. */
+struct ctr_field {
+    char *path;     /* as written */
+    struct flt_action action;
+    char *category; /* NULL if none */
+};
+
+struct ctr_route {
+    char *method;  /* upper case */
+    char *path;    /* as written */
+    struct flt_template tmpl;
+    struct flt_namelist query; /* allowed query parameter names */
+    struct flt_namelist headers; /* route's extra headers (lower case) */
+    enum ctr_body_kind body;
+    struct flt_rules *rules; /* CTR_BODY_FIELDS only */
+    struct ctr_field *fields;
+    size_t nfields;
+    int line; /* where the route starts, for messages */
+};
+
+struct ctr_upstream {
+    char *url;
+    char *scheme; /* "https" or "http" */
+    char *host;
+    uint16_t port;
+    char *base_path; /* path part of url without trailing '/', "" if none */
+    bool insecure;
+    char *ca;          /* resolved path or NULL */
+    char *server_name; /* NULL = host */
+    char *auth_header; /* lower case, NULL if none */
+    char *auth_value;  /* secret: never print */
+    struct flt_hmac_key hmac; /* .set false when no key file */
+};
+
+struct ctr_test; /* opaque: a `tests:` entry */
+
+struct ctr_contract {
+    char *file;
+    char sha256[72]; /* "sha256:<hex>" of the file's bytes */
+    char *provider;
+    char *name;
+    char *description;
+    char **purposes;
+    size_t npurposes;
+    char **callers; /* NULL/0 = any caller */
+    size_t ncallers;
+    char *retention;
+    struct ctr_upstream upstream;
+    struct flt_namelist headers; /* contract-wide extra headers (lower case) */
+    bool reject_unlisted;
+    struct ctr_route *routes;
+    size_t nroutes;
+    struct ctr_test *tests;
+    size_t ntests;
+    struct ctr__arena *mem; /* internal */
+};
+
+/* The loaded, immutable set: config (may be a default one when contracts
+ * were loaded alone) and every contract. Reference-counted; a reload builds
+ * a new set and swaps one pointer. */
+struct ctr_set {
+    struct ctr_config config;
+    struct ctr_contract **contracts;
+    size_t ncontracts;
+    _Atomic int refs; /* use ctr_set_ref/unref */
+};
+
+/* Loads privgate.yaml at |path| and every *.yaml in its contracts folder.
+ * Returns NULL after reporting every error found to |diag|. */
+struct ctr_set *ctr_set_load(const char *path, struct ctr_diag *diag);
+/* Loads the given contract files (or every *.yaml of a directory given) with
+ * a default config. NULL on error. */
+struct ctr_set *ctr_set_load_contracts(const char *const *paths, size_t n, struct ctr_diag *diag);
+struct ctr_set *ctr_set_ref(struct ctr_set *s);
+void ctr_set_unref(struct ctr_set *s);
+
+/* Finds the contract whose provider is the first segment of |path|
+ * ("/parcel-carrier/v1/x?y" -> parcel-carrier, rest "/v1/x?y").
+ * NULL if none. */
+const struct ctr_contract *ctr_set_find_provider(const struct ctr_set *s, const char *path,
+                                                 size_t len, struct flt_str *rest);
+
+/* ------------------------------------------------------------------ decide */
+
+struct ctr_header {
+    struct flt_str name; /* lower case */
+    struct flt_str value;
+};
+
+struct ctr_request {
+    struct flt_str method;
+    struct flt_str path; /* the provider's path with query: "/v1/shipments?dry_run=1" */
+    const struct ctr_header *headers;
+    size_t nheaders;
+    struct flt_str caller;  /* from mTLS or the caller header; .p NULL = none */
+    struct flt_str purpose; /* .p NULL = take privgate-purpose from headers */
+};
+
+#define CTR_MAX_FWD_HEADERS 64
+#define CTR_PATH_MAX 8192
+
+/* The verdict on a request's head, and how to filter its body. */
+struct ctr_decision {
+    int status;        /* 0 = forward; else the HTTP status of the refusal */
+    const char *error; /* SPEC 5 code, NULL when forwarded */
+    char message[256]; /* for the error body; names paths, never values */
+    const struct ctr_contract *contract;
+    const struct ctr_route *route;
+    struct flt_str method;
+    char path[CTR_PATH_MAX]; /* forwarded :path (base path + rewritten path + filtered query) */
+    size_t path_len;
+    struct ctr_header fwd[CTR_MAX_FWD_HEADERS]; /* forwarded headers (views into the request, or
+                                                 the contract's injected credential) */
+    size_t nfwd;
+    bool injected; /* an upstream.auth credential was added */
+    struct flt_body_config body; /* for flt_body when route->body == CTR_BODY_FIELDS */
+    enum ctr_body_kind body_kind;
+    struct flt_report report;
+};
+
+/*
+ * Decides |req| against contract |c| under |cfg| (limits, forbidden
+ * purposes): route, caller, purpose, headers, query, path parameters, media
+ * type and encoding of the body. Fills |d|. Returns 0 when the request may
+ * proceed to the body stage (d->status == 0), else d->status/error are set.
+ * The body itself is filtered by the caller with flt_body and d->body.
+ */
+int ctr_decide(const struct ctr_config *cfg, const struct ctr_contract *c,
+               const struct ctr_request *req, struct ctr_decision *d);
+
+/* Maps an enum flt_err from the body stage to the HTTP status of SPEC 5. */
+int ctr_status_for(int flt_err);
+
+/* ---------------------------------------------------------- whole request */
+
+/* Result of running one complete in-memory request (privgate filter/test). */
+struct ctr_result {
+    struct ctr_decision d;
+    char *body; /* filtered body (malloc'd, NUL-terminated), NULL if refused */
+    size_t body_len;
+};
+
+/* Decide + filter the whole |body|; fills |r| (free with ctr_result_free). */
+int ctr_run(const struct ctr_config *cfg, const struct ctr_contract *c,
+            const struct ctr_request *req, const char *body, size_t body_len,
+            struct ctr_result *r);
+void ctr_result_free(struct ctr_result *r);
+
+/* --------------------------------------------------------------- tests */
+
+struct ctr_test_outcome {
+    const char *name;
+    bool passed;
+    char reason[512];
+};
+/* Runs test |i| of |c|. */
+void ctr_test_run(const struct ctr_config *cfg, const struct ctr_contract *c, size_t i,
+                  struct ctr_test_outcome *out);
+
+#endif

@@ -1,0 +1,3 @@
+/* placeholder: implemented in a later commit */
+#include "filters/filters.h"
+typedef int flt__placeholder_form;

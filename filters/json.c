@@ -1,0 +1,1132 @@
+/*
+ * The streaming JSON filter: one pass over the document, validating it
+ * strictly (RFC 8259) while it removes, keeps or transforms members
+ * according to compiled field rules (SPEC 4.1), writing compact output.
+ *
+ * Design:
+ * - A resumable byte-level state machine; every piece of state lives in
+ *   struct flt_json, so any chunking of the input gives the same output.
+ * - Each open container is a frame in one of three modes: FILTER (members
+ *   judged by a rule node), KEEP (copied whole, minus whitespace) and SKIP
+ *   (validated, nothing emitted).
+ * - In a FILTER object a member's name is buffered (raw for output,
+ *   unescaped for matching) until the decision; the member's prefix
+ *   (comma, name, colon) is written only once its value is known to be
+ *   kept, so a removed member leaves no trace.
+ * - Memory is fixed at flt_json_new: the frame stack (max_depth), the name
+ *   buffers, an output buffer. Nothing is allocated per document.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "filters/int.h"
+
+#define OUT_CAP (16 * 1024)
+#define KEYRAW_CAP (8 * 1024)
+#define KEYNAME_CAP (FLT_NAME_MAX + 8)
+#define PATH_CAP 512
+
+enum mode { M_FILTER, M_KEEP, M_SKIP };
+
+struct frame {
+    char kind; /* '{' or '[' */
+    uint8_t mode;
+    bool emitted;                /* FILTER: a member/element was written */
+    const struct flt_node *node; /* FILTER: rules for members / elements */
+    uint16_t path_len;           /* report path length of this container */
+};
+
+/* What to do with the value about to start. */
+enum disp { D_SKIP, D_KEEP, D_FILTER, D_XFORM, D_ROOT };
+
+enum state {
+    S_VALUE,       /* a value must start */
+    S_ARR_FIRST,   /* after '[': value or ']' */
+    S_OBJ_FIRST,   /* after '{': key or '}' */
+    S_OBJ_KEY,     /* after ',' in an object: key */
+    S_COLON,       /* after a key */
+    S_AFTER_VALUE, /* ',' or the container's closer */
+    S_STRING,      /* inside a string (key or value) */
+    S_NUMBER,
+    S_LITERAL,
+    S_END, /* root complete: whitespace only */
+};
+
+/* Who consumes the bytes of the current string or number. */
+enum role {
+    R_SKIP,
+    R_EMIT,     /* copied verbatim */
+    R_KEY,      /* FILTER member name: buffered */
+    R_XFORM,    /* value under a transform */
+};
+
+enum esc {
+    E_NONE,
+    E_BACKSLASH,
+    E_HEX,         /* in \uXXXX */
+    E_LOW_SLASH,   /* after a high surrogate: expect '\' */
+    E_LOW_U,       /* expect 'u' */
+    E_LOW_HEX,     /* the low surrogate's digits */
+};
+
+enum num {
+    N_MINUS, /* after '-' */
+    N_ZERO,  /* leading 0 */
+    N_INT,
+    N_DOT,
+    N_FRAC,
+    N_E,
+    N_ESIGN,
+    N_EXP,
+};
+
+struct flt_json {
+    struct flt_json_config cfg;
+    flt_sink_fn sink;
+    void *ud;
+    struct flt_report *report;
+    const char *prefix;
+    int err;
+    uint64_t consumed; /* bytes of previous chunks */
+    uint64_t err_off;
+
+    enum state state;
+    enum role role;
+    bool in_key; /* the current string is a member name */
+    enum disp disp;
+    const struct flt_node *disp_node;
+    bool pfx_key;    /* the pending value's prefix includes the buffered key */
+    bool pfx_pending; /* XFORM: prefix + opening quote not written yet */
+    bool root_value;  /* the pending value is the document's root */
+
+    /* string scanning */
+    enum esc esc;
+    uint8_t hex_n;
+    uint32_t hex_v;
+    uint32_t high; /* pending high surrogate */
+    uint8_t u8_need;
+    uint8_t u8_lo, u8_hi; /* allowed range of the next continuation byte */
+
+    enum num num;
+    const char *lit;
+    uint8_t lit_i;
+
+    struct flt_xform xf;
+
+    /* member name of a FILTER object */
+    size_t keyraw_len, keyname_len;
+    bool key_overflow;
+    char keyraw[KEYRAW_CAP];
+    char keyname[KEYNAME_CAP];
+
+    char path[PATH_CAP];
+    size_t path_len;
+    char unlisted[FLT_REPORT_PATH_MAX + 8];
+
+    uint32_t depth, cap;
+    struct frame *frames;
+
+    size_t out_len;
+    bool sink_failed;
+    char out[OUT_CAP];
+};
+
+/* ------------------------------------------------------------------ output */
+
+static void out_flush(struct flt_json *f)
+{
+    if (f->out_len && !f->sink_failed && f->sink(f->ud, f->out, f->out_len) != 0)
+        f->sink_failed = true;
+    f->out_len = 0;
+}
+
+static void out_put(struct flt_json *f, const char *p, size_t n)
+{
+    if (n > OUT_CAP - f->out_len) {
+        out_flush(f);
+        if (n > OUT_CAP) {
+            if (!f->sink_failed && f->sink(f->ud, p, n) != 0) f->sink_failed = true;
+            return;
+        }
+    }
+    memcpy(f->out + f->out_len, p, n);
+    f->out_len += n;
+}
+
+static inline void out_byte(struct flt_json *f, char c)
+{
+    if (f->out_len == OUT_CAP) out_flush(f);
+    f->out[f->out_len++] = c;
+}
+
+/* ------------------------------------------------------------------- paths */
+
+static size_t path_append_name(char *buf, size_t len, const char *name, size_t nlen)
+{
+    bool quote = flt__name_needs_quotes(name, nlen);
+    if (len && len < PATH_CAP) buf[len++] = '.';
+    if (quote && len < PATH_CAP) buf[len++] = '"';
+    for (size_t i = 0; i < nlen && len < PATH_CAP; i++) {
+        if (quote && (name[i] == '"' || name[i] == '\\')) {
+            buf[len++] = '\\';
+            if (len == PATH_CAP) break;
+        }
+        buf[len++] = name[i];
+    }
+    if (quote && len < PATH_CAP) buf[len++] = '"';
+    return len;
+}
+
+static size_t path_append_elem(char *buf, size_t len)
+{
+    if (len + 2 <= PATH_CAP) {
+        buf[len++] = '[';
+        buf[len++] = ']';
+    }
+    return len;
+}
+
+static struct frame *top(struct flt_json *f)
+{
+    return f->depth ? &f->frames[f->depth - 1] : NULL;
+}
+
+/* Path of the pending value (member or element of the top frame). Writes
+ * into |tmp| and returns its length. */
+static size_t pending_path(struct flt_json *f, char *tmp)
+{
+    struct frame *t = top(f);
+    memcpy(tmp, f->path, f->path_len);
+    if (!t) return 0;
+    if (t->kind == '{') return path_append_name(tmp, f->path_len, f->keyname, f->keyname_len);
+    return path_append_elem(tmp, f->path_len);
+}
+
+static void fail(struct flt_json *f, int err, const char *p, const char *base)
+{
+    if (f->err) return;
+    f->err = err;
+    f->err_off = f->consumed + (uint64_t)(p - base);
+}
+
+/* Records the removal of the pending value. Returns false when the contract
+ * rejects unlisted fields (the filter is then in error). */
+static bool report_removed(struct flt_json *f, bool unlisted)
+{
+    char tmp[PATH_CAP];
+    size_t len = pending_path(f, tmp);
+    if (unlisted && f->cfg.reject_unlisted) {
+        size_t pl = strlen(f->prefix);
+        size_t w = 0;
+        for (size_t i = 0; i < pl && w < FLT_REPORT_PATH_MAX; i++) f->unlisted[w++] = f->prefix[i];
+        if (len && tmp[0] != '[' && w < FLT_REPORT_PATH_MAX) f->unlisted[w++] = '.';
+        for (size_t i = 0; i < len && w < FLT_REPORT_PATH_MAX; i++) f->unlisted[w++] = tmp[i];
+        f->unlisted[w] = '\0';
+        return false;
+    }
+    if (f->report) flt_pathlist_add(&f->report->removed, f->prefix, tmp, len);
+    return true;
+}
+
+static void report_transformed(struct flt_json *f)
+{
+    if (!f->report) return;
+    char tmp[PATH_CAP];
+    size_t len = pending_path(f, tmp);
+    flt_pathlist_add(&f->report->transformed, f->prefix, tmp, len);
+}
+
+/* Writes the pending value's prefix: comma, and for members the name. */
+static void emit_prefix(struct flt_json *f)
+{
+    struct frame *t = top(f);
+    if (!t || t->mode != M_FILTER) return; /* KEEP frames copy their own commas */
+    if (t->emitted) out_byte(f, ',');
+    t->emitted = true;
+    if (f->pfx_key) {
+        out_put(f, f->keyraw, f->keyraw_len);
+        out_byte(f, ':');
+    }
+}
+
+/* ----------------------------------------------------------- xform output */
+
+static int xform_emit(void *ud, const char *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    struct flt_json *f = ud;
+    if (f->pfx_pending) {
+        emit_prefix(f);
+        out_byte(f, '"');
+        f->pfx_pending = false;
+    }
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            run++;
+            continue;
+        }
+        if (run) out_put(f, p + i - run, run);
+        run = 0;
+        char e[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t elen = 2;
+        switch (c) {
+        case '"': e[1] = '"'; break;
+        case '\\': e[1] = '\\'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        default:
+            e[1] = 'u';
+            e[2] = '0';
+            e[3] = '0';
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            elen = 6;
+        }
+        out_put(f, e, elen);
+    }
+    if (run) out_put(f, p + n - run, run);
+    return f->sink_failed ? -1 : 0;
+}
+
+/* ----------------------------------------------------------------- frames */
+
+static bool push(struct flt_json *f, char kind, enum mode mode, const struct flt_node *node,
+                 const char *p, const char *base)
+{
+    if (f->depth == f->cfg.max_depth) {
+        fail(f, FLT_E_DEPTH, p, base);
+        return false;
+    }
+    struct frame *parent = top(f);
+    struct frame *fr = &f->frames[f->depth];
+    fr->kind = kind;
+    fr->mode = (uint8_t)mode;
+    fr->emitted = false;
+    fr->node = node;
+    fr->path_len = (uint16_t)f->path_len;
+    if (mode == M_FILTER && parent) {
+        if (parent->kind == '{')
+            f->path_len = path_append_name(f->path, f->path_len, f->keyname, f->keyname_len);
+        else
+            f->path_len = path_append_elem(f->path, f->path_len);
+    }
+    fr->path_len = (uint16_t)f->path_len;
+    f->depth++;
+    f->state = kind == '{' ? S_OBJ_FIRST : S_ARR_FIRST;
+    return true;
+}
+
+/* A value (scalar or container) just ended. */
+static void value_done(struct flt_json *f)
+{
+    f->state = f->depth ? S_AFTER_VALUE : S_END;
+}
+
+static void pop(struct flt_json *f)
+{
+    struct frame *fr = &f->frames[--f->depth];
+    if (fr->mode != M_SKIP) out_byte(f, fr->kind == '{' ? '}' : ']');
+    if (fr->mode == M_FILTER) {
+        struct frame *parent = top(f);
+        /* restore the parent's path */
+        f->path_len = parent ? parent->path_len : 0;
+    }
+    value_done(f);
+}
+
+/* Sets the disposition of the next element of the top (array) frame.
+ * Returns false when an unlisted element is rejected. */
+static bool element_disp(struct flt_json *f)
+{
+    struct frame *t = top(f);
+    f->pfx_key = false;
+    f->root_value = false;
+    if (t->mode == M_SKIP) {
+        f->disp = D_SKIP;
+        return true;
+    }
+    if (t->mode == M_KEEP) {
+        f->disp = D_KEEP;
+        return true;
+    }
+    const struct flt_node *e = t->node->elem;
+    if (!e) {
+        f->disp = D_SKIP;
+        f->disp_node = NULL;
+        return report_removed(f, true);
+    }
+    f->disp_node = e;
+    if (e->has_act) f->disp = e->act.kind == FLT_ACT_KEEP ? D_KEEP : D_XFORM;
+    else f->disp = D_FILTER;
+    return true;
+}
+
+/* ------------------------------------------------------------ value start */
+
+/* The value being started is removed. Returns false on reject. */
+static bool remove_value(struct flt_json *f, char first, bool unlisted)
+{
+    if (f->root_value) {
+        if (first == '{') out_put(f, "{}", 2);
+        else if (first == '[') out_put(f, "[]", 2);
+        else out_put(f, "null", 4);
+    }
+    return report_removed(f, unlisted);
+}
+
+enum vclass { V_OBJ, V_ARR, V_STR, V_NUM, V_LIT };
+
+static enum vclass classify(char c)
+{
+    switch (c) {
+    case '{': return V_OBJ;
+    case '[': return V_ARR;
+    case '"': return V_STR;
+    case 't':
+    case 'f':
+    case 'n': return V_LIT;
+    default: return V_NUM;
+    }
+}
+
+static void start_string(struct flt_json *f, enum role role)
+{
+    f->state = S_STRING;
+    f->role = role;
+    f->in_key = false;
+    f->esc = E_NONE;
+    f->u8_need = 0;
+}
+
+/* Begins a value whose first byte is |c| (already known to start a value).
+ * Returns false when the filter failed. */
+static bool begin_value(struct flt_json *f, char c, const char *p, const char *base)
+{
+    enum vclass vc = classify(c);
+    enum disp d = f->disp;
+    const struct flt_node *node = f->disp_node;
+
+    if (d == D_ROOT) {
+        node = f->cfg.rules->root;
+        if (node->has_act) d = node->act.kind == FLT_ACT_KEEP ? D_KEEP : D_XFORM;
+        else if (vc == V_OBJ || vc == V_ARR) d = D_FILTER;
+        else {
+            if (!remove_value(f, c, true)) goto rejected;
+            d = D_SKIP;
+        }
+    } else if (d == D_FILTER) {
+        bool match = (vc == V_OBJ && node->has_members) || (vc == V_ARR && node->elem);
+        if (!match) {
+            if (!remove_value(f, c, true)) goto rejected;
+            d = D_SKIP;
+        }
+    } else if (d == D_XFORM) {
+        bool readable = vc == V_STR || (vc == V_NUM && node->act.kind != FLT_ACT_YEAR);
+        if (!readable) {
+            if (!remove_value(f, c, false)) goto rejected;
+            d = D_SKIP;
+        }
+    }
+
+    switch (d) {
+    case D_SKIP:
+        if (vc == V_OBJ || vc == V_ARR) return push(f, c, M_SKIP, NULL, p, base);
+        break;
+    case D_KEEP:
+        emit_prefix(f);
+        if (vc == V_OBJ || vc == V_ARR) {
+            out_byte(f, c);
+            return push(f, c, M_KEEP, NULL, p, base);
+        }
+        break;
+    case D_FILTER:
+        emit_prefix(f);
+        out_byte(f, c);
+        return push(f, c, M_FILTER, node, p, base);
+    case D_XFORM:
+        f->pfx_pending = true;
+        flt_xform_begin(&f->xf, &node->act, f->cfg.key);
+        break;
+    case D_ROOT: break;
+    }
+
+    enum role role = d == D_KEEP ? R_EMIT : d == D_XFORM ? R_XFORM : R_SKIP;
+    if (vc == V_STR) {
+        start_string(f, role);
+        if (role == R_EMIT) out_byte(f, '"');
+        return true;
+    }
+    if (vc == V_LIT) {
+        f->state = S_LITERAL;
+        f->role = role;
+        f->lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+        f->lit_i = 1;
+        if (role == R_EMIT) out_byte(f, c);
+        return true;
+    }
+    f->state = S_NUMBER;
+    f->role = role;
+    f->num = c == '-' ? N_MINUS : c == '0' ? N_ZERO : N_INT;
+    if (role == R_EMIT) out_byte(f, c);
+    else if (role == R_XFORM) flt_xform_feed(&f->xf, &c, 1, xform_emit, f);
+    return true;
+rejected:
+    fail(f, FLT_E_UNLISTED, p, base);
+    return false;
+}
+
+/* End of a transformed value. */
+static bool end_xform(struct flt_json *f, const char *p, const char *base)
+{
+    int rc = flt_xform_end(&f->xf, xform_emit, f);
+    if (rc == 1) {
+        bool root = f->root_value;
+        if (root) out_put(f, "null", 4);
+        (void)report_removed(f, false);
+        f->pfx_pending = false;
+        return true;
+    }
+    if (f->pfx_pending) { /* empty result: still a string */
+        emit_prefix(f);
+        out_byte(f, '"');
+        f->pfx_pending = false;
+    }
+    out_byte(f, '"');
+    report_transformed(f);
+    (void)p;
+    (void)base;
+    return true;
+}
+
+/* The name of a FILTER member is complete: decide its value. */
+static bool decide_member(struct flt_json *f, const char *p, const char *base)
+{
+    struct frame *t = top(f);
+    f->pfx_key = true;
+    f->root_value = false;
+    const struct flt_node *kid = NULL;
+    if (!f->key_overflow) {
+        kid = flt__node_kid(t->node, f->keyname, f->keyname_len);
+        if (!kid) kid = t->node->star;
+    }
+    f->disp_node = kid;
+    if (!kid) {
+        f->disp = D_SKIP;
+        if (!report_removed(f, true)) {
+            fail(f, FLT_E_UNLISTED, p, base);
+            return false;
+        }
+        return true;
+    }
+    if (kid->has_act) f->disp = kid->act.kind == FLT_ACT_KEEP ? D_KEEP : D_XFORM;
+    else f->disp = D_FILTER;
+    return true;
+}
+
+/* ----------------------------------------------------------- string bytes */
+
+static inline void key_raw(struct flt_json *f, const char *p, size_t n)
+{
+    if (f->key_overflow) return;
+    if (n > KEYRAW_CAP - f->keyraw_len) {
+        f->key_overflow = true;
+        return;
+    }
+    memcpy(f->keyraw + f->keyraw_len, p, n);
+    f->keyraw_len += n;
+}
+
+static inline void key_name(struct flt_json *f, const char *p, size_t n)
+{
+    if (n > KEYNAME_CAP - f->keyname_len) {
+        /* longer than any rule name: it cannot match a named rule */
+        f->key_overflow = true;
+        n = KEYNAME_CAP - f->keyname_len;
+    }
+    memcpy(f->keyname + f->keyname_len, p, n);
+    f->keyname_len += n;
+}
+
+/* Raw bytes of the string that are output as they are (role EMIT/KEY). */
+static inline void str_raw(struct flt_json *f, const char *p, size_t n)
+{
+    if (f->role == R_EMIT) out_put(f, p, n);
+    else if (f->role == R_KEY) key_raw(f, p, n);
+}
+
+/* Unescaped bytes of the string (for matching and transforms). */
+static inline void str_plain(struct flt_json *f, const char *p, size_t n)
+{
+    if (f->role == R_KEY) key_name(f, p, n);
+    else if (f->role == R_XFORM) flt_xform_feed(&f->xf, p, n, xform_emit, f);
+}
+
+static void str_codepoint(struct flt_json *f, uint32_t cp)
+{
+    char b[4];
+    size_t n;
+    if (cp < 0x80) {
+        b[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (char)(0xC0 | (cp >> 6));
+        b[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (char)(0xE0 | (cp >> 12));
+        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (char)(0xF0 | (cp >> 18));
+        b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    str_plain(f, b, n);
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Length of the run of plain ASCII string bytes at |p| (no '"', '\\',
+ * control characters or bytes >= 0x80). */
+static inline size_t plain_run(const char *p, const char *end)
+{
+    const char *s = p;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (end - s >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+        /* signed compare: bytes >= 0x80 are negative, so < 0x20 too */
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmplt_epi8(v, space));
+        int mask = _mm_movemask_epi8(bad);
+        if (mask) return (size_t)(s - p) + (size_t)__builtin_ctz((unsigned)mask);
+        s += 16;
+    }
+#endif
+    while (s < end) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+        s++;
+    }
+    return (size_t)(s - p);
+}
+
+/* The string's closing quote was consumed. */
+static bool end_string(struct flt_json *f, const char *p, const char *base)
+{
+    if (f->in_key) {
+        if (f->role == R_EMIT) {
+            out_byte(f, '"');
+        } else if (f->role == R_KEY) {
+            key_raw(f, "\"", 1);
+            if (!decide_member(f, p, base)) return false;
+        }
+        f->state = S_COLON;
+        return true;
+    }
+    if (f->role == R_EMIT) out_byte(f, '"');
+    else if (f->role == R_XFORM && !end_xform(f, p, base)) return false;
+    value_done(f);
+    return true;
+}
+
+/* Consumes string bytes from |p|. Returns the new position, or NULL on
+ * error. */
+static const char *scan_string(struct flt_json *f, const char *p, const char *end,
+                               const char *base)
+{
+    while (p < end) {
+        if (f->u8_need) {
+            unsigned char c = (unsigned char)*p;
+            if (c < f->u8_lo || c > f->u8_hi) {
+                fail(f, FLT_E_UTF8, p, base);
+                return NULL;
+            }
+            f->u8_lo = 0x80;
+            f->u8_hi = 0xBF;
+            f->u8_need--;
+            str_raw(f, p, 1);
+            str_plain(f, p, 1);
+            p++;
+            continue;
+        }
+        if (f->esc != E_NONE) {
+            unsigned char c = (unsigned char)*p;
+            switch (f->esc) {
+            case E_BACKSLASH: {
+                char plain;
+                switch (c) {
+                case '"': plain = '"'; break;
+                case '\\': plain = '\\'; break;
+                case '/': plain = '/'; break;
+                case 'b': plain = '\b'; break;
+                case 'f': plain = '\f'; break;
+                case 'n': plain = '\n'; break;
+                case 'r': plain = '\r'; break;
+                case 't': plain = '\t'; break;
+                case 'u':
+                    f->esc = E_HEX;
+                    f->hex_n = 0;
+                    f->hex_v = 0;
+                    str_raw(f, p, 1);
+                    p++;
+                    continue;
+                default: fail(f, FLT_E_SYNTAX, p, base); return NULL;
+                }
+                str_raw(f, p, 1);
+                str_plain(f, &plain, 1);
+                f->esc = E_NONE;
+                p++;
+                continue;
+            }
+            case E_HEX:
+            case E_LOW_HEX: {
+                int h = hexval(c);
+                if (h < 0) {
+                    fail(f, FLT_E_SYNTAX, p, base);
+                    return NULL;
+                }
+                str_raw(f, p, 1);
+                p++;
+                f->hex_v = f->hex_v * 16 + (uint32_t)h;
+                if (++f->hex_n < 4) continue;
+                uint32_t u = f->hex_v;
+                if (f->esc == E_HEX) {
+                    if (u >= 0xD800 && u <= 0xDBFF) {
+                        f->high = u;
+                        f->esc = E_LOW_SLASH;
+                        continue;
+                    }
+                    if (u >= 0xDC00 && u <= 0xDFFF) {
+                        fail(f, FLT_E_UTF8, p - 1, base);
+                        return NULL;
+                    }
+                    str_codepoint(f, u);
+                } else {
+                    if (u < 0xDC00 || u > 0xDFFF) {
+                        fail(f, FLT_E_UTF8, p - 1, base);
+                        return NULL;
+                    }
+                    str_codepoint(f, 0x10000 + ((f->high - 0xD800) << 10) + (u - 0xDC00));
+                }
+                f->esc = E_NONE;
+                continue;
+            }
+            case E_LOW_SLASH:
+                if (c != '\\') {
+                    fail(f, FLT_E_UTF8, p, base);
+                    return NULL;
+                }
+                str_raw(f, p, 1);
+                f->esc = E_LOW_U;
+                p++;
+                continue;
+            case E_LOW_U:
+                if (c != 'u') {
+                    fail(f, FLT_E_UTF8, p, base);
+                    return NULL;
+                }
+                str_raw(f, p, 1);
+                f->esc = E_LOW_HEX;
+                f->hex_n = 0;
+                f->hex_v = 0;
+                p++;
+                continue;
+            case E_NONE: break;
+            }
+        }
+        size_t run = plain_run(p, end);
+        if (run) {
+            str_raw(f, p, run);
+            str_plain(f, p, run);
+            p += run;
+            if (p == end) break;
+        }
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            p++;
+            if (!end_string(f, p - 1, base)) return NULL;
+            return p;
+        }
+        if (c == '\\') {
+            str_raw(f, p, 1);
+            f->esc = E_BACKSLASH;
+            p++;
+            continue;
+        }
+        if (c < 0x20) {
+            fail(f, FLT_E_SYNTAX, p, base);
+            return NULL;
+        }
+        /* UTF-8 lead byte (RFC 3629 table 4) */
+        if (c >= 0xC2 && c <= 0xDF) {
+            f->u8_need = 1;
+            f->u8_lo = 0x80;
+            f->u8_hi = 0xBF;
+        } else if (c == 0xE0) {
+            f->u8_need = 2;
+            f->u8_lo = 0xA0;
+            f->u8_hi = 0xBF;
+        } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+            f->u8_need = 2;
+            f->u8_lo = 0x80;
+            f->u8_hi = 0xBF;
+        } else if (c == 0xED) {
+            f->u8_need = 2;
+            f->u8_lo = 0x80;
+            f->u8_hi = 0x9F;
+        } else if (c == 0xF0) {
+            f->u8_need = 3;
+            f->u8_lo = 0x90;
+            f->u8_hi = 0xBF;
+        } else if (c >= 0xF1 && c <= 0xF3) {
+            f->u8_need = 3;
+            f->u8_lo = 0x80;
+            f->u8_hi = 0xBF;
+        } else if (c == 0xF4) {
+            f->u8_need = 3;
+            f->u8_lo = 0x80;
+            f->u8_hi = 0x8F;
+        } else {
+            fail(f, FLT_E_UTF8, p, base);
+            return NULL;
+        }
+        str_raw(f, p, 1);
+        str_plain(f, p, 1);
+        p++;
+    }
+    return p;
+}
+
+/* ----------------------------------------------------------- numbers etc. */
+
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Consumes number bytes; returns the position of the first byte that is not
+ * part of the number (the number is then complete), or |end|. NULL on error. */
+static const char *scan_number(struct flt_json *f, const char *p, const char *end,
+                               const char *base)
+{
+    const char *s = p;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        switch (f->num) {
+        case N_MINUS:
+            if (c == '0') f->num = N_ZERO;
+            else if (is_digit(c)) f->num = N_INT;
+            else goto bad;
+            break;
+        case N_ZERO:
+        case N_INT:
+            if (is_digit(c)) {
+                if (f->num == N_ZERO) goto bad;
+            } else if (c == '.') {
+                f->num = N_DOT;
+            } else if (c == 'e' || c == 'E') {
+                f->num = N_E;
+            } else {
+                goto done;
+            }
+            break;
+        case N_DOT:
+            if (!is_digit(c)) goto bad;
+            f->num = N_FRAC;
+            break;
+        case N_FRAC:
+            if (is_digit(c)) break;
+            if (c == 'e' || c == 'E') f->num = N_E;
+            else goto done;
+            break;
+        case N_E:
+            if (c == '+' || c == '-') f->num = N_ESIGN;
+            else if (is_digit(c)) f->num = N_EXP;
+            else goto bad;
+            break;
+        case N_ESIGN:
+            if (!is_digit(c)) goto bad;
+            f->num = N_EXP;
+            break;
+        case N_EXP:
+            if (!is_digit(c)) goto done;
+            break;
+        }
+        p++;
+    }
+done:
+    if (p > s) {
+        if (f->role == R_EMIT) out_put(f, s, (size_t)(p - s));
+        else if (f->role == R_XFORM) flt_xform_feed(&f->xf, s, (size_t)(p - s), xform_emit, f);
+    }
+    if (p < end) { /* terminated by *p */
+        if (f->role == R_XFORM && !end_xform(f, p, base)) return NULL;
+        value_done(f);
+    }
+    return p;
+bad:
+    fail(f, FLT_E_SYNTAX, p, base);
+    return NULL;
+}
+
+static bool number_complete(enum num n)
+{
+    return n == N_ZERO || n == N_INT || n == N_FRAC || n == N_EXP;
+}
+
+/* -------------------------------------------------------------- main loop */
+
+static inline bool is_ws(unsigned char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+static bool value_start_char(unsigned char c)
+{
+    return c == '{' || c == '[' || c == '"' || c == '-' || is_digit(c) || c == 't' || c == 'f' ||
+           c == 'n';
+}
+
+/* Starts a member name in the top (object) frame. */
+static void begin_key(struct flt_json *f)
+{
+    struct frame *t = top(f);
+    if (t->mode == M_FILTER) {
+        start_string(f, R_KEY);
+        f->keyraw_len = 0;
+        f->keyname_len = 0;
+        f->key_overflow = false;
+        key_raw(f, "\"", 1);
+    } else if (t->mode == M_KEEP) {
+        start_string(f, R_EMIT);
+        out_byte(f, '"');
+    } else {
+        start_string(f, R_SKIP);
+    }
+    f->in_key = true;
+}
+
+int flt_json_feed(struct flt_json *f, const char *p, size_t n)
+{
+    if (f->err) return f->err;
+    const char *base = p, *end = p + n;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        switch (f->state) {
+        case S_STRING:
+            p = scan_string(f, p, end, base);
+            if (!p) goto out;
+            continue;
+        case S_NUMBER:
+            p = scan_number(f, p, end, base);
+            if (!p) goto out;
+            continue;
+        case S_LITERAL:
+            if (c != (unsigned char)f->lit[f->lit_i]) {
+                fail(f, FLT_E_SYNTAX, p, base);
+                goto out;
+            }
+            if (f->role == R_EMIT) out_byte(f, (char)c);
+            p++;
+            if (f->lit[++f->lit_i] == '\0') value_done(f);
+            continue;
+        default: break;
+        }
+        if (is_ws(c)) {
+            p++;
+            continue;
+        }
+        switch (f->state) {
+        case S_VALUE:
+            if (!value_start_char(c)) {
+                fail(f, FLT_E_SYNTAX, p, base);
+                goto out;
+            }
+            if (!begin_value(f, (char)c, p, base)) goto out;
+            p++;
+            break;
+        case S_ARR_FIRST:
+            if (c == ']') {
+                pop(f);
+                p++;
+                break;
+            }
+            if (!element_disp(f)) {
+                fail(f, FLT_E_UNLISTED, p, base);
+                goto out;
+            }
+            f->state = S_VALUE;
+            break;
+        case S_OBJ_FIRST:
+            if (c == '}') {
+                pop(f);
+                p++;
+                break;
+            }
+            /* fall through */
+        case S_OBJ_KEY:
+            if (c != '"') {
+                fail(f, FLT_E_SYNTAX, p, base);
+                goto out;
+            }
+            begin_key(f);
+            p++;
+            break;
+        case S_COLON:
+            if (c != ':') {
+                fail(f, FLT_E_SYNTAX, p, base);
+                goto out;
+            }
+            if (top(f)->mode == M_KEEP) {
+                out_byte(f, ':');
+                f->disp = D_KEEP;
+            } else if (top(f)->mode == M_SKIP) {
+                f->disp = D_SKIP;
+            }
+            f->state = S_VALUE;
+            p++;
+            break;
+        case S_AFTER_VALUE: {
+            struct frame *t = top(f);
+            char closer = t->kind == '{' ? '}' : ']';
+            if (c == (unsigned char)closer) {
+                pop(f);
+                p++;
+                break;
+            }
+            if (c != ',') {
+                fail(f, FLT_E_SYNTAX, p, base);
+                goto out;
+            }
+            if (t->mode == M_KEEP) out_byte(f, ',');
+            p++;
+            if (t->kind == '{') {
+                f->state = S_OBJ_KEY;
+            } else {
+                if (!element_disp(f)) {
+                    fail(f, FLT_E_UNLISTED, p, base);
+                    goto out;
+                }
+                f->state = S_VALUE;
+            }
+            break;
+        }
+        case S_END:
+            fail(f, FLT_E_TRAILING, p, base);
+            goto out;
+        case S_STRING:
+        case S_NUMBER:
+        case S_LITERAL: break;
+        }
+        if (f->err) goto out;
+    }
+out:
+    f->consumed += (uint64_t)(p ? p - base : 0);
+    if (f->err) {
+        f->out_len = 0; /* nothing more of an invalid document */
+        return f->err;
+    }
+    out_flush(f);
+    if (f->sink_failed) {
+        f->err = FLT_E_SINK;
+        return f->err;
+    }
+    return 0;
+}
+
+int flt_json_finish(struct flt_json *f)
+{
+    if (f->err) return f->err;
+    if (f->state == S_NUMBER && number_complete(f->num) && f->depth == 0) {
+        if (f->role == R_XFORM) end_xform(f, NULL, NULL);
+        f->state = S_END;
+    }
+    if (f->state != S_END) {
+        f->err = FLT_E_INCOMPLETE;
+        f->err_off = f->consumed;
+        return f->err;
+    }
+    out_flush(f);
+    if (f->sink_failed) f->err = FLT_E_SINK;
+    return f->err;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+struct flt_json *flt_json_new(uint32_t max_depth)
+{
+    if (max_depth == 0) max_depth = 64;
+    struct flt_json *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    f->frames = calloc(max_depth, sizeof *f->frames);
+    if (!f->frames) {
+        free(f);
+        return NULL;
+    }
+    f->cap = max_depth;
+    return f;
+}
+
+void flt_json_del(struct flt_json *f)
+{
+    if (!f) return;
+    free(f->frames);
+    free(f);
+}
+
+void flt_json_reset(struct flt_json *f, const struct flt_json_config *cfg, flt_sink_fn sink,
+                    void *ud, struct flt_report *report)
+{
+    f->cfg = *cfg;
+    if (f->cfg.max_depth == 0 || f->cfg.max_depth > f->cap) f->cfg.max_depth = f->cap;
+    f->prefix = cfg->report_prefix ? cfg->report_prefix : "body";
+    f->sink = sink;
+    f->ud = ud;
+    f->report = report;
+    f->err = 0;
+    f->consumed = 0;
+    f->err_off = 0;
+    f->state = S_VALUE;
+    f->disp = D_ROOT;
+    f->disp_node = NULL;
+    f->pfx_key = false;
+    f->pfx_pending = false;
+    f->root_value = true;
+    f->depth = 0;
+    f->path_len = 0;
+    f->out_len = 0;
+    f->sink_failed = false;
+    f->unlisted[0] = '\0';
+    f->in_key = false;
+}
+
+uint64_t flt_json_error_offset(const struct flt_json *f)
+{
+    return f->err_off;
+}
+
+const char *flt_json_unlisted_path(const struct flt_json *f)
+{
+    return f->unlisted;
+}

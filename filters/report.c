@@ -1,0 +1,75 @@
+/* Removed / transformed path lists of one request (SPEC 7). Fixed storage. */
+#include <string.h>
+
+#include "filters/filters.h"
+
+void flt_report_init(struct flt_report *r)
+{
+    r->removed.n = r->removed.more = r->removed.total = 0;
+    r->removed.nseen = 0;
+    r->removed.text_used = 0;
+    memset(r->removed.seen, 0, sizeof r->removed.seen);
+    r->transformed.n = r->transformed.more = r->transformed.total = 0;
+    r->transformed.nseen = 0;
+    r->transformed.text_used = 0;
+    memset(r->transformed.seen, 0, sizeof r->transformed.seen);
+}
+
+/* FNV-1a, never 0 (0 marks an empty slot). */
+static uint64_t path_hash(const char *a, size_t alen, const char *b, size_t blen, char sep)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < alen; i++) h = (h ^ (unsigned char)a[i]) * 1099511628211ull;
+    if (sep) h = (h ^ (unsigned char)sep) * 1099511628211ull;
+    for (size_t i = 0; i < blen; i++) h = (h ^ (unsigned char)b[i]) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+/* Returns true when |h| was not seen before (and records it). When the set
+ * is full every path counts as new: |more| becomes approximate. */
+static bool seen_insert(struct flt_pathlist *l, uint64_t h)
+{
+    if (l->nseen >= FLT_REPORT_SEEN * 3 / 4) return true;
+    size_t i = (size_t)(h % FLT_REPORT_SEEN);
+    while (l->seen[i]) {
+        if (l->seen[i] == h) return false;
+        i = (i + 1) % FLT_REPORT_SEEN;
+    }
+    l->seen[i] = h;
+    l->nseen++;
+    return true;
+}
+
+void flt_pathlist_add(struct flt_pathlist *l, const char *prefix, const char *path, size_t len)
+{
+    size_t plen = strlen(prefix);
+    char sep = (len && path[0] != '[') ? '.' : 0;
+    l->total++;
+    if (!seen_insert(l, path_hash(prefix, plen, path, len, sep))) return;
+    if (l->n == FLT_REPORT_MAX) {
+        l->more++;
+        return;
+    }
+    size_t full = plen + (sep ? 1 : 0) + len;
+    size_t cut = full > FLT_REPORT_PATH_MAX ? FLT_REPORT_PATH_MAX : full;
+    char *dst = l->text + l->text_used;
+    size_t w = 0;
+    for (size_t i = 0; i < plen && w < cut; i++) dst[w++] = prefix[i];
+    if (sep && w < cut) dst[w++] = sep;
+    for (size_t i = 0; i < len && w < cut; i++) dst[w++] = path[i];
+    if (cut < full) memcpy(dst + cut - 3, "...", 3);
+    l->off[l->n] = (uint16_t)l->text_used;
+    l->len[l->n] = (uint16_t)w;
+    l->text_used += w;
+    l->n++;
+}
+
+struct flt_str flt_pathlist_get(const struct flt_pathlist *l, uint32_t i)
+{
+    struct flt_str s = {NULL, 0};
+    if (i < l->n) {
+        s.p = l->text + l->off[i];
+        s.len = l->len[i];
+    }
+    return s;
+}
