@@ -23,7 +23,18 @@ struct flt_node {
     struct flt_action act;
     bool has_act;
     bool has_members; /* any named kid or star: an object may match */
+    /* lookup table over (length, first, last byte) of the named kids:
+     * 0 = no kid, FLT__LUT_MANY = several (scan), else index + 1 */
+    uint8_t lut[64];
 };
+
+#define FLT__LUT_MANY 0xFF
+
+static inline uint32_t flt__lut_slot(const char *name, size_t len)
+{
+    if (len == 0) return 0;
+    return (uint32_t)(len * 7 + (unsigned char)name[0] * 3 + (unsigned char)name[len - 1]) & 63;
+}
 
 struct flt_rules {
     struct flt_node *root;

@@ -37,7 +37,11 @@ struct frame {
     uint8_t mode;
     bool emitted;                /* FILTER: a member/element was written */
     const struct flt_node *node; /* FILTER: rules for members / elements */
-    uint16_t path_len;           /* report path length of this container */
+    /* FILTER frames: how this container is named in report paths, built only
+     * when something is reported. NULL name: an array element ("[]"). */
+    const char *pname;
+    uint16_t pname_len;
+    uint16_t names_used; /* f->names in use below this frame's name */
 };
 
 /* What to do with the value about to start. */
@@ -117,18 +121,26 @@ struct flt_json {
 
     struct flt_xform xf;
 
-    /* member name of a FILTER object */
+    /* member name of a FILTER object: |kraw| (with quotes, as sent) and
+     * |kname| (unescaped) point into the input chunk when the name arrived
+     * whole and plain, else into keyraw/keyname. */
+    const char *kraw, *kname;
+    size_t kraw_len, kname_len;
+    bool key_ext; /* kraw/kname point into the caller's chunk */
+    bool kid_named; /* the member matched a named rule (not `*`) */
     size_t keyraw_len, keyname_len;
     bool key_overflow;
     char keyraw[KEYRAW_CAP];
     char keyname[KEYNAME_CAP];
 
-    char path[PATH_CAP];
-    size_t path_len;
+    /* names of `*`-matched FILTER containers on the current path */
+    char names[PATH_CAP];
+    size_t names_used;
     char unlisted[FLT_REPORT_PATH_MAX + 8];
 
     uint32_t depth, cap;
     struct frame *frames;
+    struct frame *top; /* frames[depth - 1], NULL at the root */
 
     size_t out_len;
     bool sink_failed;
@@ -190,20 +202,26 @@ static size_t path_append_elem(char *buf, size_t len)
     return len;
 }
 
-static struct frame *top(struct flt_json *f)
+static inline struct frame *top(struct flt_json *f)
 {
-    return f->depth ? &f->frames[f->depth - 1] : NULL;
+    return f->top;
 }
 
-/* Path of the pending value (member or element of the top frame). Writes
- * into |tmp| and returns its length. */
+/* Path of the pending value (member or element of the top frame), written
+ * into |tmp| (PATH_CAP bytes). Returns its length. Every frame on the way
+ * is a FILTER frame: reports happen only there. */
 static size_t pending_path(struct flt_json *f, char *tmp)
 {
+    size_t len = 0;
     struct frame *t = top(f);
-    memcpy(tmp, f->path, f->path_len);
     if (!t) return 0;
-    if (t->kind == '{') return path_append_name(tmp, f->path_len, f->keyname, f->keyname_len);
-    return path_append_elem(tmp, f->path_len);
+    for (uint32_t i = 1; i < f->depth; i++) {
+        const struct frame *fr = &f->frames[i];
+        if (fr->pname) len = path_append_name(tmp, len, fr->pname, fr->pname_len);
+        else len = path_append_elem(tmp, len);
+    }
+    if (t->kind == '{') return path_append_name(tmp, len, f->kname, f->kname_len);
+    return path_append_elem(tmp, len);
 }
 
 static void fail(struct flt_json *f, int err, const char *p, const char *base)
@@ -217,6 +235,7 @@ static void fail(struct flt_json *f, int err, const char *p, const char *base)
  * rejects unlisted fields (the filter is then in error). */
 static bool report_removed(struct flt_json *f, bool unlisted)
 {
+    if (!f->report && !(unlisted && f->cfg.reject_unlisted)) return true;
     char tmp[PATH_CAP];
     size_t len = pending_path(f, tmp);
     if (unlisted && f->cfg.reject_unlisted) {
@@ -248,7 +267,7 @@ static void emit_prefix(struct flt_json *f)
     if (t->emitted) out_byte(f, ',');
     t->emitted = true;
     if (f->pfx_key) {
-        out_put(f, f->keyraw, f->keyraw_len);
+        out_put(f, f->kraw, f->kraw_len);
         out_byte(f, ':');
     }
 }
@@ -312,15 +331,25 @@ static bool push(struct flt_json *f, char kind, enum mode mode, const struct flt
     fr->mode = (uint8_t)mode;
     fr->emitted = false;
     fr->node = node;
-    fr->path_len = (uint16_t)f->path_len;
-    if (mode == M_FILTER && parent) {
-        if (parent->kind == '{')
-            f->path_len = path_append_name(f->path, f->path_len, f->keyname, f->keyname_len);
-        else
-            f->path_len = path_append_elem(f->path, f->path_len);
+    fr->pname = NULL;
+    fr->pname_len = 0;
+    fr->names_used = (uint16_t)f->names_used;
+    if (mode == M_FILTER && parent && parent->kind == '{') {
+        if (f->kid_named) {
+            /* the member's name equals the rule's, which outlives the document */
+            fr->pname = node->name;
+            fr->pname_len = (uint16_t)node->name_len;
+        } else {
+            size_t n = f->kname_len;
+            if (n > PATH_CAP - f->names_used) n = PATH_CAP - f->names_used;
+            memcpy(f->names + f->names_used, f->kname, n);
+            fr->pname = f->names + f->names_used;
+            fr->pname_len = (uint16_t)n;
+            f->names_used += n;
+        }
     }
-    fr->path_len = (uint16_t)f->path_len;
     f->depth++;
+    f->top = fr;
     f->state = kind == '{' ? S_OBJ_FIRST : S_ARR_FIRST;
     return true;
 }
@@ -334,12 +363,9 @@ static void value_done(struct flt_json *f)
 static void pop(struct flt_json *f)
 {
     struct frame *fr = &f->frames[--f->depth];
+    f->top = f->depth ? fr - 1 : NULL;
     if (fr->mode != M_SKIP) out_byte(f, fr->kind == '{' ? '}' : ']');
-    if (fr->mode == M_FILTER) {
-        struct frame *parent = top(f);
-        /* restore the parent's path */
-        f->path_len = parent ? parent->path_len : 0;
-    }
+    f->names_used = fr->names_used;
     value_done(f);
 }
 
@@ -514,8 +540,10 @@ static bool decide_member(struct flt_json *f, const char *p, const char *base)
     f->pfx_key = true;
     f->root_value = false;
     const struct flt_node *kid = NULL;
+    f->kid_named = false;
     if (!f->key_overflow) {
-        kid = flt__node_kid(t->node, f->keyname, f->keyname_len);
+        kid = flt__node_kid(t->node, f->kname, f->kname_len);
+        f->kid_named = kid != NULL;
         if (!kid) kid = t->node->star;
     }
     f->disp_node = kid;
@@ -639,6 +667,10 @@ static bool end_string(struct flt_json *f, const char *p, const char *base)
             out_byte(f, '"');
         } else if (f->role == R_KEY) {
             key_raw(f, "\"", 1);
+            f->kraw = f->keyraw;
+            f->kraw_len = f->keyraw_len;
+            f->kname = f->keyname;
+            f->kname_len = f->keyname_len;
             if (!decide_member(f, p, base)) return false;
         }
         f->state = S_COLON;
@@ -895,6 +927,76 @@ static bool number_complete(enum num n)
     return n == N_ZERO || n == N_INT || n == N_FRAC || n == N_EXP;
 }
 
+/* ------------------------------------------------------------- fast lane */
+
+/* End of a valid number starting at |p| when it lies whole in the chunk
+ * (a terminator follows), else NULL: the general path then decides. */
+static inline const char *fast_number(const char *p, const char *end)
+{
+    const char *q = p;
+    if (*q == '-') q++;
+    if (q == end) return NULL;
+    if (*q == '0') {
+        q++;
+    } else if (*q >= '1' && *q <= '9') {
+        while (q < end && is_digit((unsigned char)*q)) q++;
+    } else {
+        return NULL;
+    }
+    if (q < end && *q == '.') {
+        q++;
+        if (q == end || !is_digit((unsigned char)*q)) return NULL;
+        while (q < end && is_digit((unsigned char)*q)) q++;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < end && (*q == '+' || *q == '-')) q++;
+        if (q == end || !is_digit((unsigned char)*q)) return NULL;
+        while (q < end && is_digit((unsigned char)*q)) q++;
+    }
+    if (q == end || is_digit((unsigned char)*q)) return NULL;
+    return q;
+}
+
+/* A scalar whose disposition is keep or skip, lying whole in the chunk
+ * with nothing to unescape or validate byte by byte (plain ASCII string,
+ * number, literal), is handled in one step. Returns the position after
+ * it, or NULL to take the general path. */
+static inline const char *fast_scalar(struct flt_json *f, const char *p, const char *end)
+{
+    const char *q;
+    switch (*p) {
+    case '"': {
+        size_t run = plain_run(p + 1, end);
+        q = p + 1 + run;
+        if (q == end || *q != '"') return NULL;
+        q++;
+        break;
+    }
+    case 't':
+        if (end - p < 4 || memcmp(p, "true", 4) != 0) return NULL;
+        q = p + 4;
+        break;
+    case 'f':
+        if (end - p < 5 || memcmp(p, "false", 5) != 0) return NULL;
+        q = p + 5;
+        break;
+    case 'n':
+        if (end - p < 4 || memcmp(p, "null", 4) != 0) return NULL;
+        q = p + 4;
+        break;
+    default:
+        q = fast_number(p, end);
+        if (!q) return NULL;
+    }
+    if (f->disp == D_KEEP) {
+        emit_prefix(f);
+        out_put(f, p, (size_t)(q - p));
+    }
+    value_done(f);
+    return q;
+}
+
 /* -------------------------------------------------------------- main loop */
 
 static inline bool is_ws(unsigned char c)
@@ -912,6 +1014,7 @@ static bool value_start_char(unsigned char c)
 static void begin_key(struct flt_json *f)
 {
     struct frame *t = top(f);
+    f->key_ext = false;
     if (t->mode == M_FILTER) {
         start_string(f, R_KEY);
         f->keyraw_len = 0;
@@ -959,6 +1062,13 @@ int flt_json_feed(struct flt_json *f, const char *p, size_t n)
         }
         switch (f->state) {
         case S_VALUE:
+            if (f->disp == D_KEEP || f->disp == D_SKIP) {
+                const char *q = fast_scalar(f, p, end);
+                if (q) {
+                    p = q;
+                    break;
+                }
+            }
             if (!value_start_char(c)) {
                 fail(f, FLT_E_SYNTAX, p, base);
                 goto out;
@@ -989,6 +1099,30 @@ int flt_json_feed(struct flt_json *f, const char *p, size_t n)
             if (c != '"') {
                 fail(f, FLT_E_SYNTAX, p, base);
                 goto out;
+            }
+            {
+                /* fast path: a plain name that is whole in this chunk is
+                 * matched (or copied, or skipped) in place */
+                size_t run = plain_run(p + 1, end);
+                enum mode m = (enum mode)top(f)->mode;
+                if (m != M_FILTER && p + 1 + run < end && p[1 + run] == '"') {
+                    if (m == M_KEEP) out_put(f, p, run + 2);
+                    f->state = S_COLON;
+                    p += run + 2;
+                    break;
+                }
+                if (p + 1 + run < end && p[1 + run] == '"') {
+                    f->kraw = p;
+                    f->kraw_len = run + 2;
+                    f->kname = p + 1;
+                    f->kname_len = run;
+                    f->key_ext = true;
+                    f->key_overflow = run + 2 > KEYRAW_CAP || run > KEYNAME_CAP;
+                    if (!decide_member(f, p, base)) goto out;
+                    f->state = S_COLON;
+                    p += run + 2;
+                    break;
+                }
             }
             begin_key(f);
             p++;
@@ -1042,6 +1176,19 @@ int flt_json_feed(struct flt_json *f, const char *p, size_t n)
         if (f->err) goto out;
     }
 out:
+    if (f->key_ext) {
+        /* the name may still be needed after this chunk is gone; an
+         * overflowing one is never emitted, only cut in reports */
+        if (f->kraw_len > KEYRAW_CAP) f->kraw_len = KEYRAW_CAP;
+        if (f->kname_len > KEYNAME_CAP) f->kname_len = KEYNAME_CAP;
+        memcpy(f->keyraw, f->kraw, f->kraw_len);
+        memcpy(f->keyname, f->kname, f->kname_len);
+        f->kraw = f->keyraw;
+        f->kname = f->keyname;
+        f->keyraw_len = f->kraw_len;
+        f->keyname_len = f->kname_len;
+        f->key_ext = false;
+    }
     f->consumed += (uint64_t)(p ? p - base : 0);
     if (f->err) {
         f->out_len = 0; /* nothing more of an invalid document */
@@ -1114,7 +1261,12 @@ void flt_json_reset(struct flt_json *f, const struct flt_json_config *cfg, flt_s
     f->pfx_pending = false;
     f->root_value = true;
     f->depth = 0;
-    f->path_len = 0;
+    f->top = NULL;
+    f->names_used = 0;
+    f->key_ext = false;
+    f->kraw = f->keyraw;
+    f->kname = f->keyname;
+    f->kraw_len = f->kname_len = 0;
     f->out_len = 0;
     f->sink_failed = false;
     f->unlisted[0] = '\0';

@@ -245,7 +245,7 @@ static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return memcmp(a, b, alen);
 }
 
-const struct flt_node *flt__node_kid(const struct flt_node *n, const char *name, size_t len)
+static const struct flt_node *kid_search(const struct flt_node *n, const char *name, size_t len)
 {
     uint32_t lo = 0, hi = n->nkids;
     while (lo < hi) {
@@ -256,6 +256,16 @@ const struct flt_node *flt__node_kid(const struct flt_node *n, const char *name,
         if (c < 0) hi = mid;
         else lo = mid + 1;
     }
+    return NULL;
+}
+
+const struct flt_node *flt__node_kid(const struct flt_node *n, const char *name, size_t len)
+{
+    uint8_t v = n->lut[flt__lut_slot(name, len)];
+    if (v == 0) return NULL;
+    if (v == FLT__LUT_MANY) return kid_search(n, name, len);
+    const struct flt_node *k = n->kids[v - 1];
+    if (k->name_len == len && memcmp(k->name, name, len) == 0) return k;
     return NULL;
 }
 
@@ -459,11 +469,21 @@ oom:
     return -1;
 }
 
+static void build_lut(struct flt_node *n)
+{
+    memset(n->lut, 0, sizeof n->lut);
+    for (uint32_t i = 0; i < n->nkids; i++) {
+        uint8_t *slot = &n->lut[flt__lut_slot(n->kids[i]->name, n->kids[i]->name_len)];
+        *slot = (*slot || i + 1 >= FLT__LUT_MANY) ? FLT__LUT_MANY : (uint8_t)(i + 1);
+    }
+}
+
 static int compile_node(struct flt_rules *r, struct flt_node *n, char *err, size_t errlen)
 {
     if (n->star)
         for (uint32_t i = 0; i < n->nkids; i++)
             if (merge(n->kids[i], n->star, err, errlen)) return -1;
+    build_lut(n);
     for (uint32_t i = 0; i < n->nkids; i++) {
         if (n->kids[i]->name_len > r->max_name) r->max_name = n->kids[i]->name_len;
         if (compile_node(r, n->kids[i], err, errlen)) return -1;
