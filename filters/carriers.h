@@ -34,7 +34,9 @@ enum flt_media {
 
 /* Classifies a content-type value (RFC 9110 media type, case-insensitive,
  * optional whitespace before ';', parameters). Returns 0, or FLT_E_MEDIA_TYPE
- * when a charset other than utf-8 is given or the value is malformed. */
+ * when a charset other than utf-8 is given or the value is malformed. The
+ * charset is only checked for the types privgate parses (JSON, NDJSON,
+ * form): FLT_MEDIA_OTHER accepts any charset (opaque routes). */
 int flt_media_parse(const char *v, size_t len, enum flt_media *out);
 
 enum flt_encoding {
@@ -63,7 +65,8 @@ bool flt_header_value_ok(const char *v, size_t len);
  * then the last one in |report|->removed (for the error message).
  * Writes at most |cap| bytes to |out| (len(q) always suffices).
  * Returns the output length or a negative enum flt_err (FLT_E_QUERY for
- * a malformed percent-escape).
+ * a malformed percent-escape anywhere in |q|, names and values alike;
+ * FLT_E_NOMEM when |cap| is too small).
  */
 long flt_query_filter(const char *q, size_t len, const struct flt_namelist *allowed,
                       bool reject_unlisted, char *out, size_t cap, struct flt_report *report);
@@ -80,7 +83,7 @@ struct flt_template {
     uint32_t nseg;
     bool rest; /* ends in '*' */
     struct {
-        struct flt_str lit;   /* literal segment text, or the parameter name */
+        struct flt_str lit; /* literal segment text, or the parameter name */
         bool param;
         enum flt_param_action action;
     } seg[FLT_TEMPLATE_MAX_SEGMENTS];
@@ -94,15 +97,20 @@ int flt_template_set_param(struct flt_template *t, const char *name, size_t len,
                            enum flt_param_action a);
 /*
  * Checks request path |path| (no query) against SPEC 4.4: refuses "." and
- * ".." segments and percent-encoded '/' (FLT_E_PATH). Returns 0 or FLT_E_PATH.
+ * ".." segments (dots percent-encoded or not) and percent-encoded '/'; also
+ * a path not starting with '/', malformed escapes, %00, and raw control
+ * characters, space or '#'. An empty path passes (no route matches it).
+ * Returns 0 or FLT_E_PATH.
  */
 int flt_path_check(const char *path, size_t len);
 /* Whether |path| (no query, already checked) matches |t|. */
 bool flt_template_match(const struct flt_template *t, const char *path, size_t len);
 /*
- * Writes |path| with hashed parameters replaced by their HMAC (hex) into
- * |out|; hashed parameters are reported as "param.<name>" transformed.
- * Returns the output length or a negative enum flt_err.
+ * Writes |path| with hashed parameters replaced by their HMAC (hex) over the
+ * percent-decoded segment into |out|; hashed parameters are reported as
+ * "param.<name>" transformed. Returns the output length or a negative enum
+ * flt_err: FLT_E_PATH (no match, bad escape), FLT_E_NOMEM (|cap| too
+ * small), FLT_E_STATE (hash without a key).
  */
 long flt_template_rewrite(const struct flt_template *t, const char *path, size_t len,
                           const struct flt_hmac_key *key, char *out, size_t cap,
@@ -111,11 +119,11 @@ long flt_template_rewrite(const struct flt_template *t, const char *path, size_t
 /* ------------------------------------------------------------ body pipeline */
 
 struct flt_body_config {
-    enum flt_media media;        /* JSON, NDJSON or FORM */
+    enum flt_media media; /* JSON, NDJSON or FORM */
     enum flt_encoding encoding;
     const struct flt_rules *rules;
     const struct flt_hmac_key *key;
-    uint64_t max_body;           /* decoded bytes; 0 = 8 MiB */
+    uint64_t max_body; /* decoded bytes; 0 = 8 MiB */
     bool reject_unlisted;
 };
 
@@ -130,7 +138,9 @@ void flt_body_reset(struct flt_body *b, const struct flt_body_config *cfg, flt_s
                     void *ud, struct flt_report *report);
 /* Feeds |n| raw (possibly compressed) bytes. Returns 0 or an error:
  * FLT_E_TOO_LARGE past max_body (decoded), FLT_E_COMPRESSED, syntax errors,
- * FLT_E_UNLISTED. Errors are sticky. */
+ * FLT_E_UNLISTED. Errors are sticky. gzip may hold several members (RFC
+ * 1952); deflate is zlib-wrapped or raw. A compressed body of zero bytes is
+ * an empty body. */
 int flt_body_feed(struct flt_body *b, const char *p, size_t n);
 /* Ends the body. Returns 0 or an error. */
 int flt_body_finish(struct flt_body *b);
