@@ -42,10 +42,10 @@ struct ctr_listen {
 };
 
 struct ctr_limits {
-    uint64_t max_body;        /* bytes, default 8 MiB */
-    uint32_t max_depth;       /* default 64 */
-    uint64_t max_header_bytes; /* default 64 KiB */
-    uint32_t max_streams_per_connection; /* default 128 */
+    uint64_t max_body;                    /* bytes, default 8 MiB */
+    uint32_t max_depth;                   /* default 64 */
+    uint64_t max_header_bytes;            /* default 64 KiB */
+    uint32_t max_streams_per_connection;  /* default 128 */
     uint64_t upstream_connect_timeout_ms; /* default 5000 */
     uint64_t upstream_timeout_ms;         /* default 30000 */
     uint64_t idle_timeout_ms;             /* default 120000 */
@@ -82,16 +82,16 @@ enum ctr_body_kind {
 
 /* One `fields:` entry, kept for the register and `--explain`. */
 struct ctr_field {
-    char *path;     /* as written */
+    char *path; /* as written */
     struct flt_action action;
     char *category; /* NULL if none */
 };
 
 struct ctr_route {
-    char *method;  /* upper case */
-    char *path;    /* as written */
+    char *method; /* upper case */
+    char *path;   /* as written */
     struct flt_template tmpl;
-    struct flt_namelist query; /* allowed query parameter names */
+    struct flt_namelist query;   /* allowed query parameter names */
     struct flt_namelist headers; /* route's extra headers (lower case) */
     enum ctr_body_kind body;
     struct flt_rules *rules; /* CTR_BODY_FIELDS only */
@@ -107,10 +107,10 @@ struct ctr_upstream {
     uint16_t port;
     char *base_path; /* path part of url without trailing '/', "" if none */
     bool insecure;
-    char *ca;          /* resolved path or NULL */
-    char *server_name; /* NULL = host */
-    char *auth_header; /* lower case, NULL if none */
-    char *auth_value;  /* secret: never print */
+    char *ca;                 /* resolved path or NULL */
+    char *server_name;        /* NULL = host */
+    char *auth_header;        /* lower case, NULL if none */
+    char *auth_value;         /* secret: never print */
     struct flt_hmac_key hmac; /* .set false when no key file */
 };
 
@@ -147,8 +147,10 @@ struct ctr_set {
     _Atomic int refs; /* use ctr_set_ref/unref */
 };
 
-/* Loads privgate.yaml at |path| and every *.yaml in its contracts folder.
- * Returns NULL after reporting every error found to |diag|. */
+/* Loads privgate.yaml at |path| and every *.yaml in its contracts folder
+ * (sorted by file name; contracts[] ends up sorted by provider id).
+ * Returns NULL after reporting every error found to |diag|; the result has
+ * one reference. */
 struct ctr_set *ctr_set_load(const char *path, struct ctr_diag *diag);
 /* Loads the given contract files (or every *.yaml of a directory given) with
  * a default config. NULL on error. */
@@ -157,15 +159,16 @@ struct ctr_set *ctr_set_ref(struct ctr_set *s);
 void ctr_set_unref(struct ctr_set *s);
 
 /* Finds the contract whose provider is the first segment of |path|
- * ("/parcel-carrier/v1/x?y" -> parcel-carrier, rest "/v1/x?y").
- * NULL if none. */
+ * ("/parcel-carrier/v1/x?y" -> parcel-carrier, rest "/v1/x?y"; rest may be
+ * empty or start with '?': ctr_decide answers 404 unknown_route for it).
+ * NULL if none. |rest| (may be NULL) is a view into |path|. */
 const struct ctr_contract *ctr_set_find_provider(const struct ctr_set *s, const char *path,
                                                  size_t len, struct flt_str *rest);
 
 /* ------------------------------------------------------------------ decide */
 
 struct ctr_header {
-    struct flt_str name; /* lower case */
+    struct flt_str name; /* lower case (other cases are compared lower-cased) */
     struct flt_str value;
 };
 
@@ -174,7 +177,7 @@ struct ctr_request {
     struct flt_str path; /* the provider's path with query: "/v1/shipments?dry_run=1" */
     const struct ctr_header *headers;
     size_t nheaders;
-    struct flt_str caller;  /* from mTLS or the caller header; .p NULL = none */
+    struct flt_str caller;  /* from mTLS; .p NULL = take config.callers.header from headers */
     struct flt_str purpose; /* .p NULL = take privgate-purpose from headers */
 };
 
@@ -194,7 +197,7 @@ struct ctr_decision {
     struct ctr_header fwd[CTR_MAX_FWD_HEADERS]; /* forwarded headers (views into the request, or
                                                  the contract's injected credential) */
     size_t nfwd;
-    bool injected; /* an upstream.auth credential was added */
+    bool injected;               /* an upstream.auth credential was added: it is fwd[nfwd - 1] */
     struct flt_body_config body; /* for flt_body when route->body == CTR_BODY_FIELDS */
     enum ctr_body_kind body_kind;
     struct flt_report report;
@@ -202,15 +205,36 @@ struct ctr_decision {
 
 /*
  * Decides |req| against contract |c| under |cfg| (limits, forbidden
- * purposes): route, caller, purpose, headers, query, path parameters, media
- * type and encoding of the body. Fills |d|. Returns 0 when the request may
- * proceed to the body stage (d->status == 0), else d->status/error are set.
- * The body itself is filtered by the caller with flt_body and d->body.
+ * purposes), in the order of SPEC 5: path check and route (method +
+ * template), caller, purpose, headers, path parameters and query, media
+ * type and encoding of the body. Fills |d| (no allocation; |d| holds views
+ * into |req| and |c|, which must outlive it). Returns 0 when the request may
+ * proceed to the body stage (d->status == 0), else the refusal's status
+ * (d->status, d->error, d->message set).
+ *
+ * Headers: forwarded are the SPEC 4.3 safe set, the contract's and the
+ * route's `headers:`, and for opaque routes content-encoding; `privgate-*`,
+ * the caller header, pseudo-headers, host, content-length, hop-by-hop
+ * headers and (non-opaque routes) content-encoding are dropped without being
+ * reported; every other header is removed and reported "header.<name>". The
+ * upstream.auth credential is appended last (the caller's header of that
+ * name is removed and reported).
+ *
+ * The body stage is the caller's (ctr_run does it for whole bodies):
+ * - d->body_kind CTR_BODY_NONE: the first body byte is refused 415
+ *   unsupported_media_type (FLT_E_BODY_NOT_ALLOWED); an empty body is fine;
+ * - CTR_BODY_OPAQUE: forwarded as is (still bounded by limits.max_body);
+ * - CTR_BODY_FIELDS: d->body.media == FLT_MEDIA_NONE means the request had no
+ *   content-type: the first body byte is refused 415 unsupported_media_type;
+ *   otherwise feed flt_body with d->body (output decoded: content-encoding
+ *   is not forwarded, content-length is recomputed). An empty body is
+ *   forwarded empty without running the filter.
  */
 int ctr_decide(const struct ctr_config *cfg, const struct ctr_contract *c,
                const struct ctr_request *req, struct ctr_decision *d);
 
-/* Maps an enum flt_err from the body stage to the HTTP status of SPEC 5. */
+/* Maps an enum flt_err to the HTTP status of SPEC 5 (400, 413, 415, 422;
+ * 500 for internal errors; 0 for 0). The code is flt_errcode(err). */
 int ctr_status_for(int flt_err);
 
 /* ---------------------------------------------------------- whole request */
@@ -222,20 +246,23 @@ struct ctr_result {
     size_t body_len;
 };
 
-/* Decide + filter the whole |body|; fills |r| (free with ctr_result_free). */
+/* Decide + filter the whole |body|; fills |r| (free with ctr_result_free).
+ * Returns 0 when forwarded (r->body is malloc'd, NUL-terminated, possibly
+ * empty), else the refusal's status (r->body NULL, r->d.status/error/message
+ * set). r->d.report lists removed/transformed paths either way. */
 int ctr_run(const struct ctr_config *cfg, const struct ctr_contract *c,
-            const struct ctr_request *req, const char *body, size_t body_len,
-            struct ctr_result *r);
+            const struct ctr_request *req, const char *body, size_t body_len, struct ctr_result *r);
 void ctr_result_free(struct ctr_result *r);
 
 /* --------------------------------------------------------------- tests */
 
 struct ctr_test_outcome {
-    const char *name;
+    const char *name; /* the test's name (owned by |c|), "line N" when unnamed */
     bool passed;
-    char reason[512];
+    char reason[512]; /* why it failed: names paths and codes, never header values */
 };
-/* Runs test |i| of |c|. */
+/* Runs test |i| of |c| (SPEC 6) through ctr_run, without network. A request
+ * with a body and no content-type header gets "application/json". */
 void ctr_test_run(const struct ctr_config *cfg, const struct ctr_contract *c, size_t i,
                   struct ctr_test_outcome *out);
 

@@ -1,3 +1,269 @@
-/* placeholder: implemented in a later commit */
-#include "contracts/contracts.h"
-typedef int ctr__placeholder_decide;
+/* ctr_decide: the verdict on a request's head (SPEC 5 processing order). */
+#include <stdio.h>
+#include <string.h>
+
+#include "contracts/int.h"
+
+int ctr_status_for(int flt_err)
+{
+    if (flt_err >= 0) return 0;
+    const char *code = flt_errcode(flt_err);
+    if (!strcmp(code, "invalid_body") || !strcmp(code, "invalid_request") ||
+        !strcmp(code, "purpose_required"))
+        return 400;
+    if (!strcmp(code, "body_too_large")) return 413;
+    if (!strcmp(code, "unsupported_media_type") || !strcmp(code, "unsupported_encoding"))
+        return 415;
+    if (!strcmp(code, "unlisted_field")) return 422;
+    return 500;
+}
+
+static int refuse(struct ctr_decision *d, int status, const char *error, const char *fmt, ...)
+    CTR__PRINTF(4, 5);
+
+static int refuse(struct ctr_decision *d, int status, const char *error, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->message, sizeof d->message, fmt, ap);
+    va_end(ap);
+    d->status = status;
+    d->error = error;
+    return status;
+}
+
+static int refuse_flt(struct ctr_decision *d, int err, const char *what)
+{
+    return refuse(d, ctr_status_for(err), flt_errcode(err), "%s: %s", what, flt_strerror(err));
+}
+
+static bool eq(struct flt_str a, const char *lit)
+{
+    size_t n = strlen(lit);
+    return a.len == n && (n == 0 || memcmp(a.p, lit, n) == 0);
+}
+
+static bool in_list(char *const *v, size_t n, struct flt_str s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (eq(s, v[i])) return true;
+    return false;
+}
+
+/* Lower-cases |n| into |buf| (cap 256); returns the view, .p NULL if longer. */
+static struct flt_str lower_name(struct flt_str n, char buf[256])
+{
+    struct flt_str r = {NULL, 0};
+    if (n.len >= 256) return r;
+    for (size_t i = 0; i < n.len; i++) {
+        char c = n.p[i];
+        buf[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    buf[n.len] = 0;
+    r.p = buf;
+    r.len = n.len;
+    return r;
+}
+
+static const struct ctr_header *find_header(const struct ctr_request *req, const char *name,
+                                            size_t *count)
+{
+    const struct ctr_header *found = NULL;
+    *count = 0;
+    char buf[256];
+    for (size_t i = 0; i < req->nheaders; i++) {
+        struct flt_str ln = lower_name(req->headers[i].name, buf);
+        if (ln.p && eq(ln, name)) {
+            if (!found) found = &req->headers[i];
+            (*count)++;
+        }
+    }
+    return found;
+}
+
+static int decide_headers(const struct ctr_config *cfg, const struct ctr_contract *c,
+                          const struct ctr_route *r, const struct ctr_request *req,
+                          struct ctr_decision *d)
+{
+    const char *auth =
+        c->upstream.auth_header && c->upstream.auth_value ? c->upstream.auth_header : NULL;
+    const char *caller_hdr = cfg->caller_header ? cfg->caller_header : "privgate-caller";
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct ctr_header *h = &req->headers[i];
+        if (!flt_header_value_ok(h->value.p, h->value.len))
+            return refuse(d, 400, "invalid_request", "a header value contains CR, LF or NUL");
+    }
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct ctr_header *h = &req->headers[i];
+        char buf[256];
+        struct flt_str n = lower_name(h->name, buf);
+        if (!n.p) {
+            /* a name this long is never allowed */
+            flt_pathlist_add(&d->report.removed, "header", h->name.p, h->name.len);
+            continue;
+        }
+        if (n.len == 0 || n.p[0] == ':') continue; /* pseudo-headers: the gateway writes its own */
+        if (n.len >= 9 && memcmp(n.p, "privgate-", 9) == 0)
+            continue; /* gateway control: consumed, never forwarded nor reported */
+        if (eq(n, caller_hdr)) continue;
+        if (ctr__hop_header(n.p, n.len))
+            continue; /* hop-by-hop, host, content-length: recomputed */
+        bool keep = false;
+        if (eq(n, "content-encoding")) {
+            if (r->body != CTR_BODY_OPAQUE) continue; /* the body is forwarded decoded */
+            keep = true;                              /* an opaque body is forwarded as sent */
+        }
+        if (auth && eq(n, auth)) {
+            /* replaced by the injected credential */
+            flt_pathlist_add(&d->report.removed, "header", n.p, n.len);
+            continue;
+        }
+        if (keep || flt_header_is_safe(n.p, n.len) || flt_namelist_has(&c->headers, n.p, n.len) ||
+            flt_namelist_has(&r->headers, n.p, n.len)) {
+            if (d->nfwd >= CTR_MAX_FWD_HEADERS - 1)
+                return refuse(d, 400, "invalid_request", "too many request headers");
+            d->fwd[d->nfwd++] = *h;
+            continue;
+        }
+        flt_pathlist_add(&d->report.removed, "header", n.p, n.len);
+    }
+    if (auth) {
+        struct ctr_header inj = {{auth, strlen(auth)},
+                                 {c->upstream.auth_value, strlen(c->upstream.auth_value)}};
+        d->fwd[d->nfwd++] = inj;
+        d->injected = true;
+    }
+    return 0;
+}
+
+static int decide_body(const struct ctr_config *cfg, const struct ctr_contract *c,
+                       const struct ctr_route *r, const struct ctr_request *req,
+                       struct ctr_decision *d)
+{
+    d->body_kind = r->body;
+    if (r->body != CTR_BODY_FIELDS) return 0;
+    d->body.rules = r->rules;
+    d->body.key = c->upstream.hmac.set ? &c->upstream.hmac : NULL;
+    d->body.max_body = cfg->limits.max_body;
+    d->body.reject_unlisted = c->reject_unlisted;
+    d->body.media = FLT_MEDIA_NONE;
+    d->body.encoding = FLT_ENC_IDENTITY;
+    size_t cnt;
+    const struct ctr_header *ct = find_header(req, "content-type", &cnt);
+    if (cnt > 1) return refuse(d, 415, "unsupported_media_type", "more than one content-type");
+    if (ct) {
+        enum flt_media m = FLT_MEDIA_NONE;
+        int e = flt_media_parse(ct->value.p, ct->value.len, &m);
+        if (e < 0) return refuse(d, 415, "unsupported_media_type", "unsupported content-type");
+        if (m == FLT_MEDIA_OTHER || m == FLT_MEDIA_NONE)
+            return refuse(d, 415, "unsupported_media_type",
+                          "content-type must be JSON, NDJSON or a form");
+        d->body.media = m;
+    }
+    const struct ctr_header *ce = find_header(req, "content-encoding", &cnt);
+    if (cnt > 1) return refuse(d, 415, "unsupported_encoding", "more than one content-encoding");
+    if (ce) {
+        enum flt_encoding enc = FLT_ENC_IDENTITY;
+        if (flt_encoding_parse(ce->value.p, ce->value.len, &enc) < 0)
+            return refuse(d, 415, "unsupported_encoding", "unsupported content-encoding");
+        d->body.encoding = enc;
+    }
+    return 0;
+}
+
+int ctr_decide(const struct ctr_config *cfg, const struct ctr_contract *c,
+               const struct ctr_request *req, struct ctr_decision *d)
+{
+    d->status = 0;
+    d->error = NULL;
+    d->message[0] = 0;
+    d->contract = c;
+    d->route = NULL;
+    d->method = req->method;
+    d->path[0] = 0;
+    d->path_len = 0;
+    d->nfwd = 0;
+    d->injected = false;
+    memset(&d->body, 0, sizeof d->body);
+    d->body_kind = CTR_BODY_NONE;
+    flt_report_init(&d->report);
+
+    /* route: the path the provider will see, then method + template */
+    const char *p = req->path.p ? req->path.p : "";
+    size_t plen = req->path.len;
+    const char *qm = memchr(p, '?', plen);
+    size_t path_len = qm ? (size_t)(qm - p) : plen;
+    const char *q = qm ? qm + 1 : NULL;
+    size_t qlen = qm ? plen - path_len - 1 : 0;
+    if (path_len == 0) return refuse(d, 404, "unknown_route", "no route of the contract matches");
+    if (p[0] != '/' || memchr(p, '#', plen) || flt_path_check(p, path_len) < 0)
+        return refuse(d, 400, "invalid_request", "invalid request path");
+    const struct ctr_route *r = NULL;
+    for (size_t i = 0; i < c->nroutes && !r; i++) {
+        const struct ctr_route *cand = &c->routes[i];
+        if (eq(req->method, cand->method) && flt_template_match(&cand->tmpl, p, path_len)) r = cand;
+    }
+    if (!r) return refuse(d, 404, "unknown_route", "no route of the contract matches");
+    d->route = r;
+
+    /* caller */
+    struct flt_str caller = req->caller;
+    if (!caller.p) {
+        size_t cnt;
+        const struct ctr_header *h =
+            find_header(req, cfg->caller_header ? cfg->caller_header : "privgate-caller", &cnt);
+        if (h) caller = h->value;
+    }
+    if (c->ncallers) {
+        if (!caller.p || caller.len == 0)
+            return refuse(d, 403, "caller_not_allowed", "the contract requires a known caller");
+        if (!in_list(c->callers, c->ncallers, caller))
+            return refuse(d, 403, "caller_not_allowed", "caller not allowed by the contract");
+    }
+
+    /* purpose */
+    struct flt_str purpose = req->purpose;
+    if (!purpose.p) {
+        size_t cnt;
+        const struct ctr_header *h = find_header(req, "privgate-purpose", &cnt);
+        if (h) purpose = h->value;
+    }
+    if (!purpose.p || purpose.len == 0)
+        return refuse(d, 400, "purpose_required", "privgate-purpose is required");
+    if (!in_list(c->purposes, c->npurposes, purpose) ||
+        in_list(cfg->forbidden_purposes, cfg->nforbidden, purpose))
+        return refuse(d, 403, "purpose_not_allowed", "purpose not allowed by the contract");
+
+    /* headers */
+    if (decide_headers(cfg, c, r, req, d)) return d->status;
+
+    /* path parameters and query: base path + rewritten path + '?' + query */
+    const char *base = c->upstream.base_path ? c->upstream.base_path : "";
+    size_t bl = strlen(base);
+    if (bl + path_len + qlen + 2 > CTR_PATH_MAX)
+        return refuse(d, 400, "invalid_request", "request path too long");
+    memcpy(d->path, base, bl);
+    size_t len = bl;
+    long n =
+        flt_template_rewrite(&r->tmpl, p, path_len, c->upstream.hmac.set ? &c->upstream.hmac : NULL,
+                             d->path + len, CTR_PATH_MAX - len - 1, &d->report);
+    if (n < 0) return refuse_flt(d, (int)n, "path");
+    len += (size_t)n;
+    if (qlen) {
+        if (len + 1 + qlen + 1 > CTR_PATH_MAX)
+            return refuse(d, 400, "invalid_request", "request path too long");
+        d->path[len] = '?';
+        n = flt_query_filter(q, qlen, &r->query, c->reject_unlisted, d->path + len + 1,
+                             CTR_PATH_MAX - len - 2, &d->report);
+        if (n == FLT_E_UNLISTED)
+            return refuse(d, 422, "unlisted_field", "a query parameter is not listed");
+        if (n < 0) return refuse_flt(d, (int)n, "query");
+        if (n > 0) len += 1 + (size_t)n;
+    }
+    d->path[len] = 0;
+    d->path_len = len;
+
+    /* body: media type and encoding */
+    if (decide_body(cfg, c, r, req, d)) return d->status;
+    return 0;
+}

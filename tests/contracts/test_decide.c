@@ -1,0 +1,352 @@
+/* contracts/decide.c: every refusal of a request's head, and what is
+ * forwarded (headers, query, path parameters). */
+#include "helpers.h"
+
+static struct ctr_set *set;
+static const struct ctr_contract *carrier;
+static struct ctr_decision d; /* large: not on the stack */
+
+static void setup(void)
+{
+    struct diaglog l;
+    const char *paths[] = {DATA("carrier.yaml"), DATA("gw/contracts")};
+    set = ctr_set_load_contracts(paths, 2, diaglog_init(&l));
+    cr_assert_not_null(set, "%s", l.text);
+    carrier = set->contracts[0];
+    cr_assert_str_eq(carrier->provider, "parcel-carrier");
+}
+
+static void teardown(void)
+{
+    ctr_set_unref(set);
+}
+
+#define S(lit)                                                                                     \
+    {                                                                                              \
+        lit, sizeof lit - 1                                                                        \
+    }
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        S(n), S(v)                                                                                 \
+    }
+#define NONE                                                                                       \
+    {                                                                                              \
+        NULL, 0                                                                                    \
+    }
+
+static int decide(const struct ctr_contract *c, const char *method, const char *path,
+                  const struct ctr_header *h, size_t nh, const char *caller, const char *purpose)
+{
+    struct ctr_request req = {
+        .method = {method, strlen(method)},
+        .path = {path, strlen(path)},
+        .headers = h,
+        .nheaders = nh,
+        .caller = {caller, caller ? strlen(caller) : 0},
+        .purpose = {purpose, purpose ? strlen(purpose) : 0},
+    };
+    return ctr_decide(&set->config, c, &req, &d);
+}
+
+static int simple(const char *method, const char *path)
+{
+    return decide(carrier, method, path, NULL, 0, "orders-service", "order-fulfillment");
+}
+
+static bool reported(const struct flt_pathlist *l, const char *path)
+{
+    for (uint32_t i = 0; i < l->n; i++) {
+        struct flt_str s = flt_pathlist_get(l, i);
+        if (s.len == strlen(path) && memcmp(s.p, path, s.len) == 0) return true;
+    }
+    return false;
+}
+
+static const struct ctr_header *fwd(const char *name)
+{
+    for (size_t i = 0; i < d.nfwd; i++)
+        if (d.fwd[i].name.len == strlen(name) &&
+            memcmp(d.fwd[i].name.p, name, d.fwd[i].name.len) == 0)
+            return &d.fwd[i];
+    return NULL;
+}
+
+#define REFUSED(st, code)                                                                          \
+    do {                                                                                           \
+        cr_expect_eq(d.status, st, "status %d (%s: %s)", d.status, d.error, d.message);            \
+        cr_expect_str_eq(d.error ? d.error : "(null)", code);                                      \
+    } while (0)
+
+TestSuite(decide, .init = setup, .fini = teardown);
+
+Test(decide, forwarded_simple)
+{
+    cr_assert_eq(simple("POST", "/v1/shipments"), 0, "%s", d.message);
+    cr_expect_eq(d.status, 0);
+    cr_expect_null(d.error);
+    cr_expect_eq(d.route, &carrier->routes[0]);
+    cr_expect_eq(d.contract, carrier);
+    cr_expect_str_eq(d.path, "/api/v1/shipments");
+    cr_expect_eq(d.path_len, strlen("/api/v1/shipments"));
+    cr_expect_eq(d.body_kind, CTR_BODY_FIELDS);
+    cr_expect_eq(d.body.media, FLT_MEDIA_NONE); /* no content-type: the caller refuses a body */
+    cr_expect_eq(d.body.rules, carrier->routes[0].rules);
+    cr_expect_eq(d.body.key, &carrier->upstream.hmac);
+    cr_expect_eq(d.body.max_body, 8388608);
+    cr_expect(d.injected);
+    cr_expect_eq(d.nfwd, 1);
+    cr_expect_eq(d.report.removed.n, 0);
+}
+
+Test(decide, invalid_path_400)
+{
+    simple("POST", "/v1/../shipments");
+    REFUSED(400, "invalid_request");
+    simple("POST", "/v1/./shipments");
+    REFUSED(400, "invalid_request");
+    simple("PUT", "/v1/labels/a%2Fb");
+    REFUSED(400, "invalid_request");
+}
+
+Test(decide, unknown_route_404)
+{
+    simple("POST", "/v2/shipments");
+    REFUSED(404, "unknown_route");
+    /* the path exists, the method does not */
+    simple("GET", "/v1/shipments");
+    REFUSED(404, "unknown_route");
+    simple("post", "/v1/shipments");
+    REFUSED(404, "unknown_route");
+    simple("POST", "/v1/shipments/x");
+    REFUSED(404, "unknown_route");
+    simple("POST", "");
+    REFUSED(404, "unknown_route");
+    simple("POST", "?x=1");
+    REFUSED(404, "unknown_route");
+}
+
+Test(decide, route_templates)
+{
+    cr_expect_eq(simple("PUT", "/v1/labels/a/b/c.pdf"), 0, "%s", d.message);
+    cr_expect_eq(d.body_kind, CTR_BODY_OPAQUE);
+    cr_expect_str_eq(d.path, "/api/v1/labels/a/b/c.pdf");
+    cr_expect_eq(simple("GET", "/v1/orders/o-1?fields=a&secret=b"), 0);
+    cr_expect_str_eq(d.path, "/api/v1/orders/o-1?fields=a");
+    cr_expect_eq(d.body_kind, CTR_BODY_NONE);
+    cr_expect(reported(&d.report.removed, "query.secret"));
+}
+
+Test(decide, caller_403)
+{
+    decide(carrier, "POST", "/v1/shipments", NULL, 0, NULL, "order-fulfillment");
+    REFUSED(403, "caller_not_allowed");
+    decide(carrier, "POST", "/v1/shipments", NULL, 0, "billing", "order-fulfillment");
+    REFUSED(403, "caller_not_allowed");
+    cr_expect(strstr(d.message, "billing") == NULL);
+    /* the caller header is used when the server gives none */
+    struct ctr_header h[] = {H("privgate-caller", "returns-service")};
+    cr_expect_eq(decide(carrier, "POST", "/v1/shipments", h, 1, NULL, "returns"), 0);
+    /* a contract without callers accepts any caller, or none */
+    const struct ctr_contract *pay = set->contracts[1];
+    cr_assert_str_eq(pay->provider, "pay");
+    cr_expect_eq(decide(pay, "POST", "/charges", NULL, 0, NULL, "payment"), 0, "%s", d.message);
+}
+
+Test(decide, purpose_400_403)
+{
+    decide(carrier, "POST", "/v1/shipments", NULL, 0, "orders-service", NULL);
+    REFUSED(400, "purpose_required");
+    decide(carrier, "POST", "/v1/shipments", NULL, 0, "orders-service", "");
+    REFUSED(400, "purpose_required");
+    decide(carrier, "POST", "/v1/shipments", NULL, 0, "orders-service", "marketing");
+    REFUSED(403, "purpose_not_allowed");
+    cr_expect(strstr(d.message, "marketing") == NULL);
+    struct ctr_header h[] = {H("privgate-purpose", "returns")};
+    cr_expect_eq(decide(carrier, "POST", "/v1/shipments", h, 1, "orders-service", NULL), 0);
+    /* a purpose the policy forbids is refused even when listed */
+    struct ctr_config cfg = set->config;
+    char *forbidden[] = {"returns"};
+    cfg.forbidden_purposes = forbidden;
+    cfg.nforbidden = 1;
+    struct ctr_request req = {.method = S("POST"),
+                              .path = S("/v1/shipments"),
+                              .caller = S("orders-service"),
+                              .purpose = S("returns")};
+    ctr_decide(&cfg, carrier, &req, &d);
+    REFUSED(403, "purpose_not_allowed");
+}
+
+Test(decide, order_route_before_caller_before_purpose)
+{
+    decide(carrier, "GET", "/nope", NULL, 0, NULL, NULL);
+    REFUSED(404, "unknown_route");
+    decide(carrier, "POST", "/v1/shipments", NULL, 0, NULL, NULL);
+    REFUSED(403, "caller_not_allowed");
+}
+
+Test(decide, headers)
+{
+    struct ctr_header h[] = {
+        H("content-type", "application/json"),
+        H("accept", "application/json"),
+        H("user-agent", "orders/1.0"),
+        H("traceparent", "00-abc-def-01"),
+        H("idempotency-key", "k-1"), /* contract headers: */
+        H("x-request-tag", "t"),     /* route headers: */
+        H("cookie", "sid=1"),
+        H("cookie", "sid=2"),
+        H("x-forwarded-for", "10.0.0.1"),
+        H("authorization", "Basic caller-secret"),
+        H("privgate-purpose", "order-fulfillment"),
+        H("privgate-debug", "1"),
+        H("content-length", "12"),
+        H("host", "gw.internal"),
+        H("connection", "keep-alive"),
+        H("transfer-encoding", "chunked"),
+        H(":authority", "gw.internal"),
+    };
+    cr_assert_eq(
+        decide(carrier, "POST", "/v1/shipments", h, sizeof h / sizeof h[0], "orders-service", NULL),
+        0, "%s", d.message);
+    cr_expect_not_null(fwd("content-type"));
+    cr_expect_not_null(fwd("accept"));
+    cr_expect_not_null(fwd("user-agent"));
+    cr_expect_not_null(fwd("traceparent"));
+    cr_expect_not_null(fwd("idempotency-key"));
+    cr_expect_not_null(fwd("x-request-tag"));
+    cr_expect_null(fwd("cookie"));
+    cr_expect_null(fwd("x-forwarded-for"));
+    cr_expect_null(fwd("privgate-purpose"));
+    cr_expect_null(fwd("privgate-debug"));
+    cr_expect_null(fwd("content-length"));
+    cr_expect_null(fwd("host"));
+    cr_expect_null(fwd("connection"));
+    cr_expect_null(fwd("transfer-encoding"));
+    cr_expect_null(fwd(":authority"));
+    /* the injected credential replaces the caller's */
+    const struct ctr_header *a = fwd("authorization");
+    cr_assert_not_null(a);
+    cr_expect(a->value.len == strlen("Bearer t0ken-s3cret") &&
+              memcmp(a->value.p, "Bearer t0ken-s3cret", a->value.len) == 0);
+    cr_expect(d.injected);
+    cr_expect_eq(d.nfwd, 7);
+    cr_expect(reported(&d.report.removed, "header.cookie"));
+    cr_expect(reported(&d.report.removed, "header.x-forwarded-for"));
+    cr_expect(reported(&d.report.removed, "header.authorization"));
+    cr_expect_eq(d.report.removed.n, 3, "cookie once, privgate-* and hop-by-hop never");
+}
+
+Test(decide, header_names_any_case)
+{
+    struct ctr_header h[] = {H("Accept", "a"), H("Cookie", "c")};
+    cr_assert_eq(decide(carrier, "POST", "/v1/shipments", h, 2, "orders-service", "returns"), 0);
+    cr_expect_not_null(fwd("Accept"));
+    cr_expect(reported(&d.report.removed, "header.cookie"));
+}
+
+Test(decide, header_value_crlf_400)
+{
+    struct ctr_header h1[] = {H("x-other", "a\r\nb")};
+    decide(carrier, "POST", "/v1/shipments", h1, 1, "orders-service", "returns");
+    REFUSED(400, "invalid_request");
+    struct ctr_header h2[] = {{S("accept"), {"a\0b", 3}}};
+    decide(carrier, "POST", "/v1/shipments", h2, 1, "orders-service", "returns");
+    REFUSED(400, "invalid_request");
+}
+
+Test(decide, query)
+{
+    cr_assert_eq(simple("POST", "/v1/shipments?utm_source=x&dry_run=1&b=2"), 0);
+    cr_expect_str_eq(d.path, "/api/v1/shipments?dry_run=1");
+    cr_expect(reported(&d.report.removed, "query.utm_source"));
+    cr_expect(reported(&d.report.removed, "query.b"));
+    /* nothing left: no '?' */
+    cr_assert_eq(simple("POST", "/v1/shipments?utm_source=x"), 0);
+    cr_expect_str_eq(d.path, "/api/v1/shipments");
+    /* kept byte-exact; names compared after decoding */
+    cr_assert_eq(simple("GET", "/v1/orders/7?a%20b=%41+1&fields=x%2Cy"), 0);
+    cr_expect_str_eq(d.path, "/api/v1/orders/7?a%20b=%41+1&fields=x%2Cy");
+    cr_assert_eq(simple("POST", "/v1/shipments?"), 0);
+    cr_expect_str_eq(d.path, "/api/v1/shipments");
+}
+
+Test(decide, unlisted_query_reject_422)
+{
+    const struct ctr_contract *survey = set->contracts[2];
+    cr_assert_str_eq(survey->provider, "survey");
+    struct ctr_header ct[] = {H("content-type", "application/json")};
+    cr_expect_eq(decide(survey, "POST", "/responses?lang=en", ct, 1, NULL, "feedback"), 0);
+    cr_expect_str_eq(d.path, "/hooks/responses?lang=en");
+    cr_expect(d.body.reject_unlisted);
+    decide(survey, "POST", "/responses?lang=en&email=x", ct, 1, NULL, "feedback");
+    REFUSED(422, "unlisted_field");
+}
+
+Test(decide, path_params_hashed)
+{
+    cr_assert_eq(simple("GET", "/v1/customers/c-42/shipments"), 0, "%s", d.message);
+    struct flt_hmac_key k;
+    const char *key = "k3y-for-tests"; /* the file's CRLF trimmed */
+    flt_hmac_key_init(&k, (const uint8_t *)key, strlen(key));
+    char hex[64];
+    flt_hmac_hex(&k, "c-42", 4, hex);
+    char want[128];
+    snprintf(want, sizeof want, "/api/v1/customers/%.64s/shipments", hex);
+    cr_expect_str_eq(d.path, want);
+    cr_expect(reported(&d.report.transformed, "param.customer_id"));
+    cr_expect_eq(d.report.removed.n, 0);
+}
+
+Test(decide, media_type_and_encoding_415)
+{
+    struct ctr_header h1[] = {H("content-type", "text/plain")};
+    decide(carrier, "POST", "/v1/shipments", h1, 1, "orders-service", "returns");
+    REFUSED(415, "unsupported_media_type");
+    struct ctr_header h2[] = {H("content-type", "application/json; charset=latin1")};
+    decide(carrier, "POST", "/v1/shipments", h2, 1, "orders-service", "returns");
+    REFUSED(415, "unsupported_media_type");
+    struct ctr_header h3[] = {H("content-type", "application/json"), H("content-encoding", "br")};
+    decide(carrier, "POST", "/v1/shipments", h3, 2, "orders-service", "returns");
+    REFUSED(415, "unsupported_encoding");
+    struct ctr_header h4[] = {H("content-type", "Application/JSON ; charset=UTF-8"),
+                              H("content-encoding", "gzip")};
+    cr_assert_eq(decide(carrier, "POST", "/v1/shipments", h4, 2, "orders-service", "returns"), 0);
+    cr_expect_eq(d.body.media, FLT_MEDIA_JSON);
+    cr_expect_eq(d.body.encoding, FLT_ENC_GZIP);
+    cr_expect_null(fwd("content-encoding")); /* forwarded decoded */
+    struct ctr_header h5[] = {H("content-type", "application/x-ndjson")};
+    cr_assert_eq(decide(carrier, "POST", "/v1/shipments", h5, 1, "orders-service", "returns"), 0);
+    cr_expect_eq(d.body.media, FLT_MEDIA_NDJSON);
+    struct ctr_header h6[] = {H("content-type", "application/x-www-form-urlencoded")};
+    cr_assert_eq(decide(carrier, "POST", "/v1/shipments", h6, 1, "orders-service", "returns"), 0);
+    cr_expect_eq(d.body.media, FLT_MEDIA_FORM);
+    struct ctr_header h7[] = {H("content-type", "application/json"),
+                              H("content-type", "text/plain")};
+    decide(carrier, "POST", "/v1/shipments", h7, 2, "orders-service", "returns");
+    REFUSED(415, "unsupported_media_type");
+}
+
+Test(decide, opaque_keeps_encoding)
+{
+    struct ctr_header h[] = {H("content-type", "application/pdf"), H("content-encoding", "gzip")};
+    cr_assert_eq(decide(carrier, "PUT", "/v1/labels/x", h, 2, "orders-service", "returns"), 0);
+    cr_expect_eq(d.body_kind, CTR_BODY_OPAQUE);
+    cr_expect_not_null(fwd("content-encoding"));
+    cr_expect_not_null(fwd("content-type"));
+}
+
+Test(decide, status_for)
+{
+    cr_expect_eq(ctr_status_for(FLT_E_SYNTAX), 400);
+    cr_expect_eq(ctr_status_for(FLT_E_DEPTH), 400);
+    cr_expect_eq(ctr_status_for(FLT_E_PATH), 400);
+    cr_expect_eq(ctr_status_for(FLT_E_HEADER_VALUE), 400);
+    cr_expect_eq(ctr_status_for(FLT_E_TOO_LARGE), 413);
+    cr_expect_eq(ctr_status_for(FLT_E_MEDIA_TYPE), 415);
+    cr_expect_eq(ctr_status_for(FLT_E_BODY_NOT_ALLOWED), 415);
+    cr_expect_eq(ctr_status_for(FLT_E_ENCODING), 415);
+    cr_expect_eq(ctr_status_for(FLT_E_UNLISTED), 422);
+    cr_expect_eq(ctr_status_for(FLT_E_NOMEM), 500);
+    cr_expect_eq(ctr_status_for(FLT_E_SINK), 500);
+    cr_expect_eq(ctr_status_for(0), 0);
+}
