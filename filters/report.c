@@ -57,7 +57,13 @@ void flt_pathlist_add(struct flt_pathlist *l, const char *prefix, const char *pa
     for (size_t i = 0; i < plen && w < cut; i++) dst[w++] = prefix[i];
     if (sep && w < cut) dst[w++] = sep;
     for (size_t i = 0; i < len && w < cut; i++) dst[w++] = path[i];
-    if (cut < full) memcpy(dst + cut - 3, "...", 3);
+    if (cut < full) {
+        /* cut on a code point boundary so the path stays valid UTF-8 */
+        size_t keep = cut - 3;
+        while (keep > 0 && ((unsigned char)dst[keep] & 0xC0) == 0x80) keep--;
+        memcpy(dst + keep, "...", 3);
+        w = keep + 3;
+    }
     l->off[l->n] = (uint16_t)l->text_used;
     l->len[l->n] = (uint16_t)w;
     l->text_used += w;

@@ -8,6 +8,7 @@
  * with no allocation (EVP_MAC contexts allocate on every re-init).
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <string.h>
 
@@ -36,6 +37,10 @@ void flt_hmac_key_init(struct flt_hmac_key *k, const uint8_t *key, size_t len)
     SHA256_Update(&c, pad, sizeof pad);
     memcpy(k->opad_state, &c, sizeof c);
     k->set = true;
+    /* key material must not linger on the stack */
+    OPENSSL_cleanse(block, sizeof block);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(&c, sizeof c);
 }
 
 static void hmac_finish(const struct flt_hmac_key *k, SHA256_CTX *inner, char hex[64])
@@ -69,10 +74,10 @@ enum year_state {
     Y_OFF_MIN, Y_DONE,
 };
 
+/* SPEC 4.4: a date alone, or a date-time with its zone (`Z` or `±HH:MM`). */
 static bool year_end_ok(uint8_t s)
 {
-    return s == Y_AFTER_DATE || s == Y_AFTER_MIN || s == Y_AFTER_SEC || s == Y_FRAC ||
-           s == Y_AFTER_Z || s == Y_DONE;
+    return s == Y_AFTER_DATE || s == Y_AFTER_Z || s == Y_DONE;
 }
 
 static unsigned days_in_month(unsigned y, unsigned m)
@@ -185,7 +190,12 @@ void flt_xform_begin(struct flt_xform *x, const struct flt_action *act,
     x->y_num = 0;
     x->y_year = 0;
     x->y_month = 0;
-    if (act->kind == FLT_ACT_HASH) memcpy(x->sha, key->ipad_state, sizeof(SHA256_CTX));
+    if (act->kind == FLT_ACT_HASH) {
+        /* without a key a hash cannot be computed: the value is unreadable
+         * (contracts refuse `hash` without hmac_key_file; this is defence) */
+        if (!key || !key->set) x->failed = true;
+        else memcpy(x->sha, key->ipad_state, sizeof(SHA256_CTX));
+    }
 }
 
 static unsigned utf8_len(unsigned char lead)
@@ -269,7 +279,9 @@ static int feed_prefix(struct flt_xform *x, const char *p, size_t n, bool star, 
 int flt_xform_feed(struct flt_xform *x, const char *p, size_t n, flt_sink_fn emit, void *ud)
 {
     switch (x->act->kind) {
-    case FLT_ACT_HASH: SHA256_Update((SHA256_CTX *)(void *)x->sha, p, n); return 0;
+    case FLT_ACT_HASH:
+        if (!x->failed) SHA256_Update((SHA256_CTX *)(void *)x->sha, p, n);
+        return 0;
     case FLT_ACT_MASK:
         if (x->act->mask_keep_last) return feed_mask_last(x, p, n, emit, ud);
         return feed_prefix(x, p, n, true, emit, ud);
@@ -288,6 +300,7 @@ int flt_xform_end(struct flt_xform *x, flt_sink_fn emit, void *ud)
 {
     switch (x->act->kind) {
     case FLT_ACT_HASH: {
+        if (x->failed) return 1;
         char hex[64];
         hmac_finish(x->key, (SHA256_CTX *)(void *)x->sha, hex);
         return emit(ud, hex, sizeof hex);

@@ -52,3 +52,23 @@ Test(report, error_names)
     cr_assert_str_eq(flt_strerror(12345), "unknown error");
     cr_assert_str_eq(flt_action_name(FLT_ACT_YEAR), "year");
 }
+
+Test(report, cut_keeps_utf8_whole)
+{
+    static struct flt_report r;
+    flt_report_init(&r);
+    char name[600];
+    size_t w = 0;
+    name[w++] = 'b';
+    while (w + 2 <= sizeof name) {
+        name[w++] = (char)0xC3;
+        name[w++] = (char)0xA9;
+    }
+    flt_pathlist_add(&r.removed, "body", name, w);
+    struct flt_str s = flt_pathlist_get(&r.removed, 0);
+    cr_assert_leq(s.len, FLT_REPORT_PATH_MAX);
+    cr_assert_eq(memcmp(s.p + s.len - 3, "...", 3), 0);
+    /* the byte before "..." ends a whole code point */
+    unsigned char last = (unsigned char)s.p[s.len - 4];
+    cr_assert(last == 0xA9 || last < 0x80, "cut inside a code point");
+}
