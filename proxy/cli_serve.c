@@ -1,9 +1,8 @@
-/* privgate serve [-c FILE] and privgate register (SPEC sections 2 and 8). */
+/* privgate serve [-c FILE] (SPEC sections 2, 3 and 5). */
 #include "proxy/cli.h"
 
 #include <getopt.h>
 #include <stdio.h>
-#include <string.h>
 
 #ifdef PRIVGATE_HAVE_SERVE
 #include "proxy/serve.h"
@@ -47,23 +46,4 @@ int px_cli_serve(int argc, char **argv)
             config);
     return PX_EXIT_FAIL;
 #endif
-}
-
-static const char register_usage[] =
-    "usage: privgate register [-c FILE] [--format md|csv|json]\n"
-    "\n"
-    "Prints the sharing register: from the contracts alone, who receives\n"
-    "which field for which purpose, with which action and retention.\n"
-    "(Not implemented yet in this version.)\n";
-
-int px_cli_register(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(register_usage, stdout);
-            return PX_EXIT_OK;
-        }
-    }
-    fputs("privgate: register: not implemented yet\n", stderr);
-    return PX_EXIT_USAGE;
 }

@@ -145,12 +145,13 @@ Test(commands, test_without_contracts_or_config_is_a_usage_error)
     run_free(&r);
 }
 
-Test(commands, register_is_not_implemented_yet)
+Test(commands, register_without_contracts_is_a_usage_error)
 {
+    /* the source root has no privgate.yaml; tests/register/ tests the rest */
     struct run r;
     RUN(&r, NULL, NULL, "register");
-    cr_expect_eq(r.status, 2);
-    cr_expect_str_eq(r.err, "privgate: register: not implemented yet\n");
+    assert_usage_error(&r);
+    cr_expect(strstr(r.err, "privgate.yaml") != NULL, "%s", r.err);
     run_free(&r);
 }
 
