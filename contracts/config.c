@@ -300,9 +300,10 @@ int ctr__config_load(struct ctr_config *cfg, const char *path, struct ctr_diag *
     if (v[K_POLICY]) {
         static const char *const pk[] = {"forbidden_purposes", NULL};
         yaml_node_t *pv[1];
-        if (ctr__map(&y, v[K_POLICY], "policy", pk, pv, NULL) == 0 && pv[0])
+        if (ctr__map(&y, v[K_POLICY], "policy", pk, pv, NULL) == 0 && pv[0] &&
             ctr__strlist(&y, pv[0], "policy.forbidden_purposes", false, &cfg->forbidden_purposes,
-                         &cfg->nforbidden);
+                         &cfg->nforbidden) == 0)
+            ctr__list_no_space(&y, pv[0], "policy.forbidden_purposes");
     }
     if (v[K_CALLERS]) {
         static const char *const ck[] = {"header", NULL};

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -562,14 +563,17 @@ struct ctr_contract *ctr__contract_load(const char *path, const struct ctr_confi
                c->npurposes == 0) {
         ctr__err(&y, v[K_PURPOSES], "purposes: at least one purpose is needed");
     } else if (v[K_PURPOSES]->type == YAML_SEQUENCE_NODE) {
+        ctr__list_no_space(&y, v[K_PURPOSES], "purposes");
         for (yaml_node_item_t *it = v[K_PURPOSES]->data.sequence.items.start;
              it < v[K_PURPOSES]->data.sequence.items.top; it++) {
             yaml_node_t *e = ctr__node(&y, *it);
             if (!e || e->type != YAML_SCALAR_NODE) continue;
+            /* purposes are compared byte for byte with the request's; a
+             * forbidden one is refused in any letter case */
             for (size_t i = 0; i < cfg->nforbidden; i++)
-                if (!strcmp(cfg->forbidden_purposes[i], (const char *)e->data.scalar.value))
+                if (!strcasecmp(cfg->forbidden_purposes[i], (const char *)e->data.scalar.value))
                     ctr__err(&y, e, "purposes: '%s' is forbidden by policy.forbidden_purposes",
-                             cfg->forbidden_purposes[i]);
+                             (const char *)e->data.scalar.value);
         }
     }
     if (v[K_CALLERS] &&

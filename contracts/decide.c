@@ -50,6 +50,51 @@ static bool in_list(char *const *v, size_t n, struct flt_str s)
     return false;
 }
 
+static bool ieq_n(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z') x = (unsigned char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = (unsigned char)(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+/* Like in_list, comparing case-insensitively (ASCII): forbidden purposes. */
+static bool in_list_icase(char *const *v, size_t n, struct flt_str s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(v[i]) == s.len && ieq_n(v[i], s.p, s.len)) return true;
+    return false;
+}
+
+/* Whether |name| (lower case) is listed in a `connection` header of |req|
+ * (RFC 9110 7.6.1: comma-separated tokens, case-insensitive): such a header
+ * is hop-by-hop for that request and must not be forwarded. */
+static bool named_in_connection(const struct ctr_request *req, struct flt_str name)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct ctr_header *h = &req->headers[i];
+        if (h->name.len != 10 || !ieq_n(h->name.p, "connection", 10)) continue;
+        const char *v = h->value.p;
+        size_t len = h->value.len, k = 0;
+        while (k < len) {
+            while (k < len && (v[k] == ' ' || v[k] == '\t' || v[k] == ','))
+                k++;
+            size_t start = k;
+            while (k < len && v[k] != ',')
+                k++;
+            size_t end = k;
+            while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+                end--;
+            if (end - start == name.len && name.len > 0 && ieq_n(v + start, name.p, name.len))
+                return true;
+        }
+    }
+    return false;
+}
+
 /* Lower-cases |n| into |buf| (cap 256); returns the view, .p NULL if longer. */
 static struct flt_str lower_name(struct flt_str n, char buf[256])
 {
@@ -112,6 +157,12 @@ static int decide_headers(const struct ctr_config *cfg, const struct ctr_contrac
         if (eq(n, "content-encoding")) {
             if (r->body != CTR_BODY_OPAQUE) continue; /* the body is forwarded decoded */
             keep = true;                              /* an opaque body is forwarded as sent */
+        }
+        if (named_in_connection(req, n)) {
+            /* hop-by-hop for this request (RFC 9110 7.6.1): never forwarded,
+             * even when the contract allows it; reported, as it was removed */
+            flt_pathlist_add(&d->report.removed, "header", n.p, n.len);
+            continue;
         }
         if (auth && eq(n, auth)) {
             /* replaced by the injected credential */
@@ -231,7 +282,7 @@ int ctr_decide(const struct ctr_config *cfg, const struct ctr_contract *c,
     if (!purpose.p || purpose.len == 0)
         return refuse(d, 400, "purpose_required", "privgate-purpose is required");
     if (!in_list(c->purposes, c->npurposes, purpose) ||
-        in_list(cfg->forbidden_purposes, cfg->nforbidden, purpose))
+        in_list_icase(cfg->forbidden_purposes, cfg->nforbidden, purpose))
         return refuse(d, 403, "purpose_not_allowed", "purpose not allowed by the contract");
 
     /* headers */
@@ -247,6 +298,9 @@ int ctr_decide(const struct ctr_config *cfg, const struct ctr_contract *c,
     long n =
         flt_template_rewrite(&r->tmpl, p, path_len, c->upstream.hmac.set ? &c->upstream.hmac : NULL,
                              d->path + len, CTR_PATH_MAX - len - 1, &d->report);
+    /* hashed parameters (64 hex characters each) can make the rewritten
+     * path longer than the request's: the caller's request is too long */
+    if (n == FLT_E_NOMEM) return refuse(d, 400, "invalid_request", "request path too long");
     if (n < 0) return refuse_flt(d, (int)n, "path");
     len += (size_t)n;
     if (qlen) {

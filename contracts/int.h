@@ -65,7 +65,8 @@ struct ctr__yaml {
 
 /* Reads and parses |file|. Returns 0, or -1 after reporting the read or
  * syntax error. On success y->doc is loaded (free with ctr__yaml_close);
- * y->errors may already count an error (a second document). */
+ * y->errors may already count errors (a second document, duplicate keys in
+ * any mapping: see ctr__check_duplicate_keys). */
 int ctr__yaml_open(struct ctr__yaml *y, const char *file, struct ctr_diag *diag,
                    struct ctr__arena *mem);
 void ctr__yaml_close(struct ctr__yaml *y);
@@ -76,8 +77,10 @@ void ctr__err(struct ctr__yaml *y, const yaml_node_t *n, const char *fmt, ...) C
 
 /* Checks |n| is a mapping whose keys are among |keys| (NULL-terminated);
  * stores each value in |vals[i]| and its key in |knodes[i]| (may be NULL),
- * reports unknown and duplicate keys ("|what|: unknown key 'k'"; |what| ""
- * for a file's root). Returns 0, or -1 if |n| is not a mapping (reported as
+ * reports unknown keys ("|what|: unknown key 'k'"; |what| "" for a file's
+ * root). A duplicate key keeps its first value here: every duplicate of
+ * every mapping was already reported by ctr__yaml_open. Returns 0, or -1 if |n| is not a mapping
+ * (reported as
  * "|what|: expected a mapping"). */
 int ctr__map(struct ctr__yaml *y, yaml_node_t *n, const char *what, const char *const *keys,
              yaml_node_t **vals, yaml_node_t **knodes);
@@ -95,6 +98,14 @@ int ctr__strlist(struct ctr__yaml *y, yaml_node_t *n, const char *what, bool low
 int ctr__namelist(struct ctr__yaml *y, yaml_node_t *n, const char *what, bool header,
                   struct flt_namelist *out);
 bool ctr__is_plain(const yaml_node_t *n);
+/* Reports each scalar item of sequence |n| that has leading or trailing
+ * white space ("|what|: 'x' has leading or trailing white space").
+ * Returns 0 or -1. */
+int ctr__list_no_space(struct ctr__yaml *y, yaml_node_t *n, const char *what);
+/* Reports every duplicate scalar key of every mapping of the document, at
+ * the second occurrence ("duplicate key 'k'"). Called by ctr__yaml_open.
+ * Returns the number of duplicates. */
+int ctr__check_duplicate_keys(struct ctr__yaml *y);
 
 /* --------------------------------------------------------------- files */
 

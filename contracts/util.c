@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "contracts/int.h"
 
 /* ------------------------------------------------------------------ arena */
@@ -157,6 +159,29 @@ void ctr__buf_json_str(struct ctr__buf *b, const char *s, size_t n)
 
 /* --------------------------------------------------------------- files */
 
+/* Moves |*p| (|len| bytes used) to a new block of |cap| bytes, wiping the
+ * old one: the file may be a secret, and realloc would free (or leave
+ * behind) a copy without wiping it. */
+static int grow_wiped(unsigned char **p, size_t len, size_t cap)
+{
+    unsigned char *q = malloc(cap);
+    if (!q) return -1;
+    if (*p) {
+        if (len) memcpy(q, *p, len);
+        OPENSSL_cleanse(*p, len);
+        free(*p);
+    }
+    *p = q;
+    return 0;
+}
+
+static void free_wiped(unsigned char *p, size_t len)
+{
+    if (!p) return;
+    OPENSSL_cleanse(p, len);
+    free(p);
+}
+
 int ctr__read_file(const char *path, size_t max, unsigned char **out, size_t *len)
 {
     *out = NULL;
@@ -173,36 +198,52 @@ int ctr__read_file(const char *path, size_t max, unsigned char **out, size_t *le
         close(fd);
         return EISDIR;
     }
-    struct ctr__buf b = {0};
-    char tmp[4096];
-    for (;;) {
-        ssize_t r = read(fd, tmp, sizeof tmp);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            close(fd);
-            if (b.p) explicit_bzero(b.p, b.len);
-            ctr__buf_free(&b);
-            return e;
-        }
-        if (r == 0) break;
-        if (b.len + (size_t)r > max) {
-            close(fd);
-            if (b.p) explicit_bzero(b.p, b.len);
-            ctr__buf_free(&b);
-            return EFBIG;
-        }
-        ctr__buf_add(&b, tmp, (size_t)r);
+    /* size the buffer from the file's size when it has one (no growing in
+     * the common case); every growth wipes the old block */
+    size_t cap = 256;
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+        uint64_t want = (uint64_t)st.st_size + 1;
+        if (want > (uint64_t)max + 1) want = (uint64_t)max + 1;
+        if (want > cap) cap = (size_t)want;
     }
-    explicit_bzero(tmp, sizeof tmp);
-    close(fd);
-    if (!b.p) ctr__buf_add(&b, "", 0);
-    if (b.oom) {
-        ctr__buf_free(&b);
+    unsigned char *buf = NULL;
+    size_t used = 0;
+    int e = 0;
+    if (grow_wiped(&buf, 0, cap) != 0) {
+        close(fd);
         return ENOMEM;
     }
-    *out = (unsigned char *)b.p;
-    *len = b.len;
+    for (;;) {
+        if (cap - used < 2) { /* room for one more byte and the NUL */
+            size_t ncap = cap * 2;
+            if (ncap > max + 2) ncap = max + 2;
+            if (ncap <= cap || grow_wiped(&buf, used, ncap) != 0) {
+                e = ENOMEM;
+                break;
+            }
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + used, cap - used - 1);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            e = errno;
+            break;
+        }
+        if (r == 0) break;
+        used += (size_t)r;
+        if (used > max) {
+            e = EFBIG;
+            break;
+        }
+    }
+    close(fd);
+    if (e) {
+        free_wiped(buf, cap);
+        return e;
+    }
+    buf[used] = '\0';
+    *out = buf;
+    *len = used;
     return 0;
 }
 
@@ -275,6 +316,7 @@ int ctr__yaml_open(struct ctr__yaml *y, const char *file, struct ctr_diag *diag,
         return -1;
     }
     y->loaded = true;
+    ctr__check_duplicate_keys(y);
     /* a second document in the same file is an error too */
     yaml_document_t extra;
     if (yaml_parser_load(&p, &extra)) {
@@ -354,10 +396,7 @@ int ctr__map(struct ctr__yaml *y, yaml_node_t *n, const char *what, const char *
             ctr__err(y, k, "%s%sunknown key '%s'", what, *what ? ": " : "", ks);
             continue;
         }
-        if (vals[i]) {
-            ctr__err(y, k, "%s%sduplicate key '%s'", what, *what ? ": " : "", ks);
-            continue;
-        }
+        if (vals[i]) continue; /* reported by ctr__check_duplicate_keys */
         vals[i] = v;
         if (knodes) knodes[i] = k;
     }
@@ -525,4 +564,87 @@ int ctr__namelist(struct ctr__yaml *y, yaml_node_t *n, const char *what, bool he
     out->v = v;
     out->n = k;
     return rc;
+}
+
+int ctr__list_no_space(struct ctr__yaml *y, yaml_node_t *n, const char *what)
+{
+    int rc = 0;
+    if (!n || n->type != YAML_SEQUENCE_NODE) return 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *e = ctr__node(y, *it);
+        if (!e || e->type != YAML_SCALAR_NODE || e->data.scalar.length == 0) continue;
+        const unsigned char *v = e->data.scalar.value;
+        size_t l = e->data.scalar.length;
+        if (strchr(" \t\r\n\f\v", v[0]) || strchr(" \t\r\n\f\v", v[l - 1])) {
+            ctr__err(y, e, "%s: '%s' has leading or trailing white space", what, (const char *)v);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+/* --------------------------------------------------------- duplicate keys */
+
+struct key_ref {
+    const unsigned char *p;
+    size_t len;
+    size_t idx; /* position in the mapping */
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+    const struct key_ref *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    int c = x->len ? memcmp(x->p, y->p, x->len) : 0;
+    if (c) return c;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* YAML (1.2, 3.2.1.1) wants the keys of a mapping unique; libyaml does not
+ * check. A loader that keeps the first or the last value of a duplicate
+ * would silently read another contract than the one reviewed ("params:
+ * {id: hash, id: keep}"), so every duplicate of every mapping is an error,
+ * wherever it is. Every node of the document is visited once (aliases are
+ * references to nodes already in the list, so no walk can loop). */
+int ctr__check_duplicate_keys(struct ctr__yaml *y)
+{
+    int found = 0;
+    for (yaml_node_t *n = y->doc.nodes.start; n < y->doc.nodes.top; n++) {
+        if (n->type != YAML_MAPPING_NODE) continue;
+        size_t m = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+        if (m < 2) continue;
+        struct key_ref *v = malloc(m * sizeof *v);
+        bool *dup = calloc(m, sizeof *dup);
+        if (!v || !dup) {
+            free(v);
+            free(dup);
+            ctr__err(y, n, "out of memory");
+            return found + 1;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < m; i++) {
+            yaml_node_t *kn = ctr__node(y, n->data.mapping.pairs.start[i].key);
+            if (!kn || kn->type != YAML_SCALAR_NODE) continue; /* reported where read */
+            v[k].p = kn->data.scalar.value;
+            v[k].len = kn->data.scalar.length;
+            v[k].idx = i;
+            k++;
+        }
+        qsort(v, k, sizeof *v, key_cmp);
+        for (size_t i = 1; i < k; i++)
+            if (v[i].len == v[i - 1].len &&
+                (v[i].len == 0 || memcmp(v[i].p, v[i - 1].p, v[i].len) == 0))
+                dup[v[i].idx] = true;
+        for (size_t i = 0; i < m; i++) {
+            if (!dup[i]) continue;
+            yaml_node_t *kn = ctr__node(y, n->data.mapping.pairs.start[i].key);
+            int l = kn->data.scalar.length > 200 ? 200 : (int)kn->data.scalar.length;
+            ctr__err(y, kn, "duplicate key '%.*s'", l, (const char *)kn->data.scalar.value);
+            found++;
+        }
+        free(v);
+        free(dup);
+    }
+    return found;
 }

@@ -8,7 +8,8 @@
  * so the inflate window that zlib allocates lazily on first use does not
  * cost a malloc per request either). flt_body_reset only resets.
  *
- * Limits: decoded bytes are counted before they reach the carrier filter;
+ * Limits: the raw (compressed) bytes are bounded by max_body as well;
+ * decoded bytes are counted before they reach the carrier filter;
  * inflate is never asked for more than max_body + 1 - decoded bytes, so a
  * decompression bomb stops as soon as it passes the limit, using the fixed
  * output buffer only.
@@ -254,6 +255,10 @@ int flt_body_feed(struct flt_body *b, const char *p, size_t n)
         r = inner_feed(b, p, n);
         return r < 0 ? fail(b, r) : 0;
     }
+    /* max_body bounds the raw (compressed) bytes too: a body can be all
+     * framing (100,000 empty gzip members, say) and decode to almost
+     * nothing, yet cost that much to receive and inflate. */
+    if (n > b->max_body - b->zbytes) return fail(b, FLT_E_TOO_LARGE);
     b->zbytes += n;
     if (b->zstate == Z_HEADER) {
         /* deflate: zlib-wrapped (RFC 9110 8.4.1.2), or raw deflate as some

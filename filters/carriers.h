@@ -67,6 +67,10 @@ bool flt_header_value_ok(const char *v, size_t len);
  * Returns the output length or a negative enum flt_err (FLT_E_QUERY for
  * a malformed percent-escape anywhere in |q|, names and values alike;
  * FLT_E_NOMEM when |cap| is too small).
+ * Also FLT_E_QUERY, for the whole string, before anything is kept: a raw
+ * ';' (some provider parsers split on it too), a raw control byte, DEL,
+ * space, '#' or non-ASCII byte, or a name that does not percent-decode to
+ * valid UTF-8 (so reported names always are valid UTF-8).
  */
 long flt_query_filter(const char *q, size_t len, const struct flt_namelist *allowed,
                       bool reject_unlisted, char *out, size_t cap, struct flt_report *report);
@@ -100,6 +104,10 @@ int flt_template_set_param(struct flt_template *t, const char *name, size_t len,
  * ".." segments (dots percent-encoded or not) and percent-encoded '/'; also
  * a path not starting with '/', malformed escapes, %00, and raw control
  * characters, space or '#'. An empty path passes (no route matches it).
+ * Also refused: a segment whose part before the first ';' decodes to "."
+ * or ".." ("..;x"), '\' raw or as %5C, double encoding (the decoded
+ * segment holds '%' and two hex digits: "%252e"), and a decoded path that
+ * is not valid UTF-8 (overlongs such as "%c0%ae").
  * Returns 0 or FLT_E_PATH.
  */
 int flt_path_check(const char *path, size_t len);
@@ -137,7 +145,8 @@ void flt_body_del(struct flt_body *b);
 void flt_body_reset(struct flt_body *b, const struct flt_body_config *cfg, flt_sink_fn sink,
                     void *ud, struct flt_report *report);
 /* Feeds |n| raw (possibly compressed) bytes. Returns 0 or an error:
- * FLT_E_TOO_LARGE past max_body (decoded), FLT_E_COMPRESSED, syntax errors,
+ * FLT_E_TOO_LARGE past max_body (decoded; the raw, compressed bytes are
+ * bounded by max_body too), FLT_E_COMPRESSED, syntax errors,
  * FLT_E_UNLISTED. Errors are sticky. gzip may hold several members (RFC
  * 1952); deflate is zlib-wrapped or raw. A compressed body of zero bytes is
  * an empty body. */

@@ -13,7 +13,12 @@
  * '=', and the transform's result percent-encoded (RFC 3986 unreserved
  * characters left as is); pairs joined by '&' in input order. Empty pairs
  * ("a=1&&b=2") are dropped. Every escape in the body, kept or not, must be
- * well-formed (fail closed: FLT_E_FORM).
+ * well-formed, and every name and value, kept or not, must decode to valid
+ * UTF-8 (fail closed: FLT_E_FORM; FLT_E_UTF8 for a value being
+ * transformed). A raw ';' anywhere is refused (FLT_E_FORM): some provider
+ * parsers split pairs on ';' as well as '&', so "a=1;b=2" would smuggle a
+ * pair "b" past a filter that sees one pair "a" (serialisers percent-encode
+ * ';', so legitimate bodies never carry one raw).
  */
 #include "filters/filters.h"
 #include "filters/carriers_int.h"
@@ -40,13 +45,14 @@ struct flt_form {
     uint8_t pct;   /* 0; 1 after '%'; 2 after '%X' */
     uint8_t pct_hi;
     bool has_eq;
-    bool name_over;      /* decoded name longer than FLT_NAME_MAX: cannot match */
-    bool name_nul;       /* decoded name contains NUL: never matches */
-    bool hdr_pending;    /* V_XFORM: "[&]name=" not written yet */
-    bool any_out;        /* a pair was written: the next one starts with '&' */
-    size_t raw_len;      /* raw[0..raw_len) = name as received (valid unless name_over) */
-    size_t dec_len;      /* dec[0..dec_len) = decoded name (first FLT_NAME_MAX bytes) */
-    struct flt__utf8 u8; /* V_XFORM: decoded value must be UTF-8 */
+    bool name_over;       /* decoded name longer than FLT_NAME_MAX: cannot match */
+    bool name_nul;        /* decoded name contains NUL: never matches */
+    bool hdr_pending;     /* V_XFORM: "[&]name=" not written yet */
+    bool any_out;         /* a pair was written: the next one starts with '&' */
+    size_t raw_len;       /* raw[0..raw_len) = name as received (valid unless name_over) */
+    size_t dec_len;       /* dec[0..dec_len) = decoded name (first FLT_NAME_MAX bytes) */
+    struct flt__utf8 nu8; /* decoded name must be UTF-8 */
+    struct flt__utf8 u8;  /* decoded value must be UTF-8 */
     struct flt_xform xf;
 
     char unlisted[FLT_REPORT_PATH_MAX + 1];
@@ -77,6 +83,8 @@ static void pair_clear(struct flt_form *f)
     f->hdr_pending = false;
     f->raw_len = 0;
     f->dec_len = 0;
+    flt__utf8_init(&f->nu8);
+    flt__utf8_init(&f->u8);
 }
 
 void flt_form_reset(struct flt_form *f, const struct flt_rules *rules,
@@ -169,6 +177,8 @@ static int decide(struct flt_form *f)
 {
     const struct flt_action *act = NULL;
 
+    if (f->nu8.need) return FLT_E_FORM; /* name ends inside a UTF-8 sequence */
+
     if (!f->name_over && !f->name_nul && f->rules != NULL)
         act = flt_rules_lookup_top(f->rules, f->dec, f->dec_len);
     if (act == NULL || act->kind == FLT_ACT_NONE) {
@@ -192,8 +202,8 @@ static int decide(struct flt_form *f)
 static int end_pair(struct flt_form *f)
 {
     int r = 0;
+    if (f->u8.need) return f->vmode == V_XFORM ? FLT_E_UTF8 : FLT_E_FORM;
     if (f->vmode == V_XFORM) {
-        if (f->u8.need) return FLT_E_UTF8;
         r = flt_xform_end(&f->xf, xform_emit, f);
         if (r < 0) return r;
         if (r == 1) {
@@ -221,13 +231,16 @@ static void name_add_raw(struct flt_form *f, char c)
         f->name_over = true;
 }
 
-static void name_add_dec(struct flt_form *f, unsigned char c)
+/* Adds a decoded name byte; false when the name is not valid UTF-8. */
+static bool name_add_dec(struct flt_form *f, unsigned char c)
 {
+    if (!flt__utf8_step(&f->nu8, c)) return false;
     if (c == '\0') f->name_nul = true;
     if (f->dec_len < sizeof f->dec)
         f->dec[f->dec_len++] = (char)c;
     else
         f->name_over = true;
+    return true;
 }
 
 /* Advances the escape state with |c| (pct != 0). Returns the decoded byte
@@ -255,7 +268,9 @@ static int feed_name(struct flt_form *f, const char *p, size_t n, size_t *used)
             int d = escape_step(f, c);
             if (d == FLT_E_FORM) return FLT_E_FORM;
             name_add_raw(f, (char)c);
-            if (d >= 0) name_add_dec(f, (unsigned char)d);
+            if (d >= 0 && !name_add_dec(f, (unsigned char)d)) return FLT_E_FORM;
+        } else if (c == ';') {
+            return FLT_E_FORM;
         } else if (c == '&') {
             int r = 0;
             if (f->raw_len > 0 || f->name_over) {
@@ -277,7 +292,7 @@ static int feed_name(struct flt_form *f, const char *p, size_t n, size_t *used)
             name_add_raw(f, (char)c);
         } else {
             name_add_raw(f, (char)c);
-            name_add_dec(f, c == '+' ? ' ' : c);
+            if (!name_add_dec(f, c == '+' ? ' ' : c)) return FLT_E_FORM;
         }
     }
     *used = i;
@@ -298,13 +313,16 @@ static int feed_value(struct flt_form *f, const char *p, size_t n, size_t *used)
             if (dv == FLT_E_FORM) return FLT_E_FORM;
         } else if (c == '&') {
             break;
+        } else if (c == ';') {
+            return FLT_E_FORM;
         } else if (c == '%') {
             f->pct = 1;
         } else {
             dv = c == '+' ? ' ' : c;
         }
+        if (dv >= 0 && !flt__utf8_step(&f->u8, (unsigned char)dv))
+            return f->vmode == V_XFORM ? FLT_E_UTF8 : FLT_E_FORM;
         if (f->vmode == V_XFORM && dv >= 0) {
-            if (!flt__utf8_step(&f->u8, (unsigned char)dv)) return FLT_E_UTF8;
             dbuf[d++] = (char)dv;
             if (d == sizeof dbuf) {
                 r = flt_xform_feed(&f->xf, dbuf, d, xform_emit, f);

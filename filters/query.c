@@ -7,17 +7,46 @@
 
 #include <string.h>
 
-/* Whether every '%' in |p| starts a valid escape. */
-static bool escapes_ok(const char *p, size_t len)
+/*
+ * Checks the whole query string before anything is kept (fail closed):
+ * every '%' starts a valid escape; no raw ';' (some provider parsers split
+ * parameters on ';' as well as '&', so "a=1;b=2" would smuggle an unlisted
+ * "b" past a filter that sees one parameter "a"; serialisers percent-encode
+ * ';'); no raw control byte, DEL, space, '#' or non-ASCII byte (RFC 3986).
+ */
+static bool query_chars_ok(const char *p, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
-        if (p[i] != '%') continue;
-        if (i + 2 >= len) return false;
-        if (flt__hexval((unsigned char)p[i + 1]) < 0 || flt__hexval((unsigned char)p[i + 2]) < 0)
-            return false;
-        i += 2;
+        unsigned char c = (unsigned char)p[i];
+        if (c == '%') {
+            if (i + 2 >= len) return false;
+            if (flt__hexval((unsigned char)p[i + 1]) < 0 ||
+                flt__hexval((unsigned char)p[i + 2]) < 0)
+                return false;
+            i += 2;
+            continue;
+        }
+        if (c <= 0x20 || c >= 0x7f || c == ';' || c == '#') return false;
     }
     return true;
+}
+
+/* Whether name |p| percent-decodes ('+' is a space; escapes already
+ * checked) to valid UTF-8, so that a reported name always is. */
+static bool name_utf8_ok(const char *p, size_t len)
+{
+    struct flt__utf8 u;
+    flt__utf8_init(&u);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '%') {
+            c = (unsigned char)(flt__hexval((unsigned char)p[i + 1]) * 16 +
+                                flt__hexval((unsigned char)p[i + 2]));
+            i += 2;
+        }
+        if (!flt__utf8_step(&u, c)) return false;
+    }
+    return u.need == 0;
 }
 
 /*
@@ -55,7 +84,17 @@ long flt_query_filter(const char *q, size_t len, const struct flt_namelist *allo
     size_t o = 0, i = 0;
 
     if (len > 0 && q == NULL) return FLT_E_QUERY;
-    if (!escapes_ok(q, len)) return FLT_E_QUERY;
+    if (!query_chars_ok(q, len)) return FLT_E_QUERY;
+    /* every name must decode to valid UTF-8, kept or removed: checked
+     * before anything is written or reported */
+    for (size_t k = 0; k < len;) {
+        const char *param = q + k;
+        const char *amp = memchr(param, '&', len - k);
+        size_t plen = amp ? (size_t)(amp - param) : len - k;
+        const char *eq = memchr(param, '=', plen);
+        if (!name_utf8_ok(param, eq ? (size_t)(eq - param) : plen)) return FLT_E_QUERY;
+        k += plen + 1;
+    }
     while (i < len) {
         const char *param = q + i;
         const char *amp = memchr(param, '&', len - i);

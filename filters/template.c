@@ -90,15 +90,34 @@ int flt_template_set_param(struct flt_template *t, const char *name, size_t len,
     return -1;
 }
 
+static bool is_hex(unsigned char c)
+{
+    return flt__hexval(c) >= 0;
+}
+
 /*
  * Checks one segment: valid escapes, no encoded '/' or NUL, and not "." or
  * ".." even when the dots are percent-encoded (RFC 3986 5.2.4 would remove
  * them upstream, so the provider would see another path than the one the
- * route matched).
+ * route matched). Servers that strip path parameters (Tomcat, Spring, Jetty:
+ * "..;x" is "..") or that decode twice, or that take '\' for '/' (IIS, some
+ * Java and Node stacks), or that decode overlong UTF-8 ("%c0%ae" is '.'),
+ * would do the same; so also refused:
+ *  - a segment whose part before the first ';' (raw or percent-encoded),
+ *    percent-decoded, is "." or "..";
+ *  - '\' raw or percent-encoded (%5C, %5c);
+ *  - double encoding: the decoded segment holds '%' and two hex digits
+ *    ("%252e", "%25%32%65");
+ *  - a decoded segment that is not valid UTF-8 (overlongs, surrogates).
  */
 static bool segment_ok(const char *s, size_t n)
 {
     size_t dots = 0, decoded = 0;
+    bool semi = false;            /* a ';' was seen: the rest are path parameters */
+    unsigned char p1 = 0, p2 = 0; /* the two decoded bytes before this one */
+    struct flt__utf8 u;
+
+    flt__utf8_init(&u);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
@@ -113,9 +132,17 @@ static bool segment_ok(const char *s, size_t n)
         } else if (c <= 0x20 || c == 0x7f || c == '#') {
             return false;
         }
+        if (c == '\\') return false;
+        if (p2 == '%' && is_hex(p1) && is_hex(c)) return false; /* double encoding */
+        if (!flt__utf8_step(&u, c)) return false;
+        p2 = p1;
+        p1 = c;
+        if (c == ';') semi = true;
+        if (semi) continue;
         decoded++;
         if (c == '.') dots++;
     }
+    if (u.need) return false;
     return !(dots == decoded && (decoded == 1 || decoded == 2));
 }
 

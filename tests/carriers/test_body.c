@@ -522,3 +522,59 @@ Test(body, form_gzip_with_transforms)
     check((const char *)z, zl, want, 0);
     free(z);
 }
+
+/* Review finding 4: max_body bounds the raw (compressed) bytes too. A body
+ * of 100,000 empty gzip members and then "{}" decodes to 2 bytes, yet is
+ * megabytes to receive and inflate. */
+Test(body, compressed_size_bounded)
+{
+    size_t el, dl;
+    unsigned char *empty = zcompress("", 0, 31, &el);
+    unsigned char *doc = zcompress("{\"a\":1}", 7, 31, &dl);
+    size_t n = 100000, total = n * el + dl;
+    unsigned char *z = malloc(total);
+    struct tbuf out;
+    cr_assert_not_null(z);
+    for (size_t i = 0; i < n; i++)
+        memcpy(z + i * el, empty, el);
+    memcpy(z + n * el, doc, dl);
+    cfg.encoding = FLT_ENC_GZIP;
+    cfg.max_body = 1024;
+    cr_assert_eq(once(z, total, &out, NULL), FLT_E_TOO_LARGE);
+    tbuf_free(&out);
+    /* in chunks as well: refused once the raw bytes pass the limit */
+    {
+        size_t cuts[3] = {100, 1024, 1025};
+        cr_assert_eq(tfilter_run(&tf, (const char *)z, total, cuts, 3, &out, NULL),
+                     FLT_E_TOO_LARGE);
+        tbuf_free(&out);
+    }
+    /* exactly max_body raw bytes pass; one more is refused */
+    {
+        size_t k = 10, len = k * el + dl;
+        const char *tail = (const char *)z + (n - k) * el;
+        cfg.max_body = len;
+        cr_assert_eq(once(tail, len, &out, NULL), 0);
+        cr_assert_str_eq(tbuf_str(&out), "{\"a\":1}");
+        tbuf_free(&out);
+        cfg.max_body = len - 1;
+        cr_assert_eq(once(tail, len, &out, NULL), FLT_E_TOO_LARGE);
+        tbuf_free(&out);
+    }
+    /* deflate too */
+    {
+        size_t rl;
+        unsigned char *raw = zcompress("{\"a\":1}", 7, -15, &rl);
+        cfg.encoding = FLT_ENC_DEFLATE;
+        cfg.max_body = rl;
+        cr_assert_eq(once(raw, rl, &out, NULL), 0);
+        tbuf_free(&out);
+        cfg.max_body = rl - 1;
+        cr_assert_eq(once(raw, rl, &out, NULL), FLT_E_TOO_LARGE);
+        tbuf_free(&out);
+        free(raw);
+    }
+    free(z);
+    free(empty);
+    free(doc);
+}

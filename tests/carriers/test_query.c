@@ -150,3 +150,52 @@ Test(query, output_capacity)
     cr_assert_eq(flt_query_filter(q, strlen(q), &names, false, small, 6, NULL), FLT_E_NOMEM);
     cr_assert_eq(flt_query_filter(q, strlen(q), NULL, false, small, 6, NULL), 0);
 }
+
+/* Review finding 1: some provider parsers (old Go net/url, Python parse_qs
+ * before 3.9.2, Rack 2) also split on ';': "dry_run=1;utm_source=x" would
+ * smuggle an unlisted parameter inside a listed one. */
+Test(query, raw_semicolon_refused)
+{
+    const char *n[] = {"dry_run", "a"};
+    set_names(n, 2);
+    cr_assert_eq(run("dry_run=1;utm_source=x", false), FLT_E_QUERY);
+    cr_assert_eq(rep.removed.n, 0, "nothing reported for a refused query");
+    cr_assert_eq(run("utm_source=x;dry_run=1", false), FLT_E_QUERY);
+    cr_assert_eq(run("a=1&b;c=2", false), FLT_E_QUERY);
+    cr_assert_eq(run(";", false), FLT_E_QUERY);
+    cr_assert_eq(run("a=1;", true), FLT_E_QUERY);
+    /* percent-encoded, it is data */
+    EXPECT("dry_run=1%3Butm_source=x", "dry_run=1%3Butm_source=x");
+    EXPECT("a%3Bb=1&a=2", "a=2");
+}
+
+/* Review finding 3 (query part): raw control bytes, DEL, space, '#' and
+ * non-ASCII bytes are refused, not forwarded. */
+Test(query, raw_bytes_refused)
+{
+    const char *bad[] = {"a=1\x01", "a=\x7f",        "a=b c",  "a b=1", "a=\t",
+                         "a=\r\n",  "a=caf\xc3\xa9", "\xff=1", "a=1#x", "a=\x1f"};
+    const char *n[] = {"a"};
+    set_names(n, 1);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(run(bad[i], false), FLT_E_QUERY, "[%s]", bad[i]);
+    EXPECT("a=caf%C3%A9+x", "a=caf%C3%A9+x");
+}
+
+/* Review finding 5: a name that does not decode to valid UTF-8 is refused
+ * (it would otherwise be reported, and the audit line would carry invalid
+ * UTF-8). Values are forwarded byte-exact and not decoded. */
+Test(query, names_must_be_utf8)
+{
+    const char *bad[] = {"%FF=1",     "a=1&%C3=2",       "%C0%AE=1",
+                         "%ED%A0%80", "x%F4%90%80%80=1", "%E2%82=1&a=1"};
+    const char *n[] = {"a"};
+    set_names(n, 1);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(run(bad[i], false), FLT_E_QUERY, "%s", bad[i]);
+        cr_assert_eq(rep.removed.n, 0, "%s: nothing reported", bad[i]);
+    }
+    EXPECT("caf%C3%A9=1&a=2", "a=2");
+    cr_assert(list_has(&rep.removed, "query.caf\xc3\xa9"));
+    EXPECT("a=%FF", "a=%FF");
+}

@@ -177,3 +177,67 @@ Test(template, rewrite_keep_and_rest)
     cr_assert_eq(n, (long)strlen(p));
     cr_assert(memcmp(out, p, (size_t)n) == 0);
 }
+
+#define PATH_OK(p) cr_expect_eq(flt_path_check(p, strlen(p)), 0, "should pass: %s", p)
+#define PATH_BAD(p) cr_expect_eq(flt_path_check(p, strlen(p)), FLT_E_PATH, "should fail: %s", p)
+
+/* Review finding 3: Tomcat/Spring/Jetty strip ";params" from a segment
+ * before resolving dot segments: "/v1/labels/..;/shipments" matches
+ * "PUT /v1/labels/{*}" here and reaches /v1/shipments there. */
+Test(path_check, dot_segments_with_path_parameters)
+{
+    PATH_BAD("/v1/labels/..;/shipments");
+    PATH_BAD("/v1/labels/..;jsessionid=1/shipments");
+    PATH_BAD("/v1/labels/.;/x");
+    PATH_BAD("/v1/labels/%2e%2e;/x");
+    PATH_BAD("/v1/labels/.%2E;x=1");
+    PATH_BAD("/v1/labels/..%3B/x"); /* servers that decode before stripping */
+    PATH_BAD("/..;");
+    PATH_OK("/v1/labels/a;b/x");
+    PATH_OK("/v1/labels/..a;/x");
+    PATH_OK("/v1/labels/;../x");
+    PATH_OK("/v1/labels/...;/x");
+    PATH_OK("/v1/labels/a..;/x");
+}
+
+/* '\' is a separator to IIS and several Java and Node stacks. */
+Test(path_check, backslash)
+{
+    PATH_BAD("/v1/labels/..\\shipments");
+    PATH_BAD("/v1/a\\b");
+    PATH_BAD("/v1/a%5Cb");
+    PATH_BAD("/v1/a%5cb");
+    PATH_BAD("/%5C");
+}
+
+/* Double encoding: a server that decodes twice would see "%2e" as '.'. */
+Test(path_check, double_encoding)
+{
+    PATH_BAD("/v1/labels/%252e%252e/x");
+    PATH_BAD("/v1/%2541");
+    PATH_BAD("/v1/%252F");
+    PATH_BAD("/v1/%25%32%65"); /* decodes to "%2e" too */
+    PATH_BAD("/v1/a%25ff");
+    PATH_OK("/v1/100%25");
+    PATH_OK("/v1/100%25off");
+    PATH_OK("/v1/%25zz");
+    PATH_OK("/v1/%25/x");
+}
+
+/* Overlong UTF-8 ("%c0%ae" is '.' to lax decoders) and anything else that
+ * is not UTF-8 once decoded. */
+Test(path_check, decoded_path_must_be_utf8)
+{
+    PATH_BAD("/v1/labels/%c0%ae%c0%ae/x");
+    PATH_BAD("/v1/%C0%AE");
+    PATH_BAD("/v1/%e0%80%ae");
+    PATH_BAD("/v1/%ff");
+    PATH_BAD("/v1/%ed%a0%80"); /* surrogate */
+    PATH_BAD("/v1/%c3");       /* cut sequence */
+    PATH_BAD("/v1/%c3/%a9");   /* a sequence cannot span segments */
+    PATH_BAD("/v1/\xc0\xae");
+    PATH_BAD("/v1/\xff");
+    PATH_OK("/v1/caf%C3%A9");
+    PATH_OK("/v1/caf\xc3\xa9");
+    PATH_OK("/v1/%F0%9F%98%80");
+}

@@ -245,3 +245,40 @@ Test(set, load_contracts_default_config)
     cr_expect_eq(s->config.limits.max_body, 8388608);
     ctr_set_unref(s);
 }
+
+/* Review finding 7: policy.forbidden_purposes is compared without regard
+ * to letter case, and neither side may carry surrounding white space. */
+Test(config, forbidden_purposes_any_case_no_space)
+{
+    char dir[] = TMP_TEMPLATE("ctr-forbid");
+    cr_assert_not_null(mkdtemp(dir));
+    char p[128], c[128], cd[96];
+    snprintf(cd, sizeof cd, "%s/contracts", dir);
+    cr_assert_eq(mkdir(cd, 0700), 0);
+    snprintf(p, sizeof p, "%s/privgate.yaml", dir);
+    snprintf(c, sizeof c, "%s/ads.yaml", cd);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs("contracts: contracts\npolicy:\n  forbidden_purposes: [Third-Party-Marketing, "
+          "\" profiling\"]\n",
+          f);
+    fclose(f);
+    f = fopen(c, "w");
+    cr_assert_not_null(f);
+    fputs("contract: 1\nprovider: ads\npurposes: [measurement, third-party-marketing]\n"
+          "upstream: { url: \"https://ads.example\" }\nroutes: [{ method: POST, path: /e }]\n",
+          f);
+    fclose(f);
+    struct diaglog l;
+    cr_expect_null(ctr_set_load(p, diaglog_init(&l)));
+    cr_expect(strstr(l.text, "privgate.yaml:3:47: policy.forbidden_purposes: ' profiling' has "
+                             "leading or trailing white space\n") != NULL,
+              "%s", l.text);
+    cr_expect(strstr(l.text, "ads.yaml:3:25: purposes: 'third-party-marketing' is forbidden by "
+                             "policy.forbidden_purposes\n") != NULL,
+              "%s", l.text);
+    remove(c);
+    remove(p);
+    rmdir(cd);
+    rmdir(dir);
+}

@@ -1,6 +1,7 @@
 /* contracts/contract.c: contract parsing and every contract error. */
 #include <openssl/evp.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -291,4 +292,98 @@ Test(contract, every_error_file_fails_alone)
                            DATA("carrier.yaml")};
     cr_expect_null(ctr_set_load_contracts(paths, 3, diaglog_init(&l)));
     cr_expect_eq(l.d.errors, 2, "%s", l.text);
+}
+
+/* Review finding 2: YAML wants unique keys, libyaml does not check; a
+ * duplicate would silently turn `id: hash` into `id: keep`. Every mapping
+ * of the file refuses them, at the second occurrence. */
+Test(contract, duplicate_keys_everywhere)
+{
+    struct diaglog l;
+    cr_expect_null(load_one(DATA("errors/dup-keys.yaml"), &l));
+    HAS_DIAG(&l, "errors/dup-keys.yaml:6:3: duplicate key 'url'");
+    HAS_DIAG(&l, "errors/dup-keys.yaml:8:68: duplicate key 'header'");
+    HAS_DIAG(&l, "errors/dup-keys.yaml:14:7: duplicate key 'id'");
+    HAS_DIAG(&l, "errors/dup-keys.yaml:17:5: duplicate key 'method'");
+    HAS_DIAG(&l, "errors/dup-keys.yaml:22:9: duplicate key 'customer_id'");
+    HAS_DIAG(&l, "errors/dup-keys.yaml:23:50: duplicate key 'keep_last'");
+    HAS_DIAG(&l, "errors/dup-keys.yaml:29:46: duplicate key 'x'");
+    HAS_DIAG(&l, "errors/dup-keys.yaml:29:29: request.headers: duplicate header 'cookie'");
+    HAS_DIAG(&l, "errors/dup-keys.yaml:30:28: duplicate key 'order_id'");
+    HAS_DIAG(&l, "errors/dup-keys.yaml:31:35: duplicate key 'outcome'");
+    /* the rules see the duplicate field path too */
+    HAS_DIAG(&l, "errors/dup-keys.yaml:22:9: body.fields: \"customer_id\" is listed twice");
+    cr_expect_eq(l.d.errors, 11, "%s", l.text);
+}
+
+/* The same through a gateway config: root, nested and list-item maps. */
+Test(contract, duplicate_keys_in_config)
+{
+    char dir[] = TMP_TEMPLATE("ctr-dupcfg");
+    cr_assert_not_null(mkdtemp(dir));
+    char p[96];
+    snprintf(p, sizeof p, "%s/privgate.yaml", dir);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    char c[96];
+    snprintf(c, sizeof c, "%s/c", dir);
+    cr_assert_eq(mkdir(c, 0700), 0);
+    fputs("contracts: c\n"
+          "limits:\n  max_body: 1KiB\n  max_body: 1MiB\n"
+          "listen:\n  - { address: \"127.0.0.1:1\", address: \"127.0.0.1:2\" }\n"
+          "contracts: other\n",
+          f);
+    fclose(f);
+    struct diaglog l;
+    cr_expect_null(ctr_set_load(p, diaglog_init(&l)));
+    char want[3][160];
+    snprintf(want[0], sizeof want[0], "%s:4:3: duplicate key 'max_body'\n", p);
+    snprintf(want[1], sizeof want[1], "%s:6:31: duplicate key 'address'\n", p);
+    snprintf(want[2], sizeof want[2], "%s:7:1: duplicate key 'contracts'\n", p);
+    for (int i = 0; i < 3; i++)
+        cr_expect(strstr(l.text, want[i]) != NULL, "missing %s in\n%s", want[i], l.text);
+    cr_expect_eq(l.d.errors, 3, "%s", l.text);
+    remove(p);
+    rmdir(c);
+    rmdir(dir);
+}
+
+/* Review finding 7: a purpose with leading or trailing white space is
+ * refused (it could never match a request's, nor a forbidden one). */
+Test(contract, purposes_without_surrounding_space)
+{
+    struct diaglog l;
+    cr_expect_null(load_one(DATA("errors/purpose-space.yaml"), &l));
+    HAS_DIAG(&l, "errors/purpose-space.yaml:3:15: purposes: ' q' has leading or trailing white "
+                 "space");
+    HAS_DIAG(&l, "errors/purpose-space.yaml:3:21: purposes: 'r ' has leading or trailing white "
+                 "space");
+    HAS_DIAG(&l, "errors/purpose-space.yaml:3:27: purposes: '\ts' has leading or trailing white "
+                 "space");
+    cr_expect_eq(l.d.errors, 3, "%s", l.text);
+}
+
+/* Review finding 7 (verification): hash without hmac_key_file is refused
+ * for every route with fields, the form-body ones included (a form body is
+ * filtered by the same `fields:`), and for params. */
+Test(contract, hash_without_key_on_form_route)
+{
+    char dir[] = TMP_TEMPLATE("ctr-formkey");
+    cr_assert_not_null(mkdtemp(dir));
+    char p[96];
+    snprintf(p, sizeof p, "%s/c.yaml", dir);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs("contract: 1\nprovider: form\npurposes: [p]\nupstream: { url: \"https://x.example\" }\n"
+          "routes:\n  - method: POST\n    path: /form\n    body:\n      fields:\n"
+          "        email: { action: hash }\n",
+          f);
+    fclose(f);
+    struct diaglog l;
+    cr_expect_null(load_one(p, &l));
+    char want[160];
+    snprintf(want, sizeof want, "%s:10:26: hash needs upstream.hmac_key_file\n", p);
+    cr_expect(strstr(l.text, want) != NULL, "missing %s in\n%s", want, l.text);
+    remove(p);
+    rmdir(dir);
 }

@@ -1,5 +1,7 @@
 /* contracts/decide.c: every refusal of a request's head, and what is
  * forwarded (headers, query, path parameters). */
+#include <unistd.h>
+
 #include "helpers.h"
 
 static struct ctr_set *set;
@@ -349,4 +351,126 @@ Test(decide, status_for)
     cr_expect_eq(ctr_status_for(FLT_E_NOMEM), 500);
     cr_expect_eq(ctr_status_for(FLT_E_SINK), 500);
     cr_expect_eq(ctr_status_for(0), 0);
+}
+
+/* Review finding 1: ';' splits parameters for some provider parsers. */
+Test(decide, raw_semicolon_in_query_400)
+{
+    simple("POST", "/v1/shipments?dry_run=1;utm_source=x");
+    REFUSED(400, "invalid_request");
+    cr_expect_eq(d.report.removed.n, 0);
+    cr_assert_eq(simple("POST", "/v1/shipments?dry_run=1%3Butm_source=x"), 0, "%s", d.message);
+    cr_expect_str_eq(d.path, "/api/v1/shipments?dry_run=1%3Butm_source=x");
+}
+
+/* Review finding 3: raw control bytes, DEL, space and non-ASCII bytes in
+ * the query are refused, not forwarded. */
+Test(decide, raw_bytes_in_query_400)
+{
+    const char *bad[] = {"/v1/shipments?dry_run=1\x01",    "/v1/shipments?dry_run=\x7f",
+                         "/v1/shipments?dry_run=a b",      "/v1/shipments?dry_run=\xc3\xa9",
+                         "/v1/shipments?x=\r\n&dry_run=1", "/v1/shipments?%FF=1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        simple("POST", bad[i]);
+        REFUSED(400, "invalid_request");
+    }
+}
+
+/* Review finding 3: "..;" reaches another route on Tomcat/Spring; '\',
+ * double encoding and overlong UTF-8 likewise. */
+Test(decide, path_tricks_on_opaque_route_400)
+{
+    const char *bad[] = {"/v1/labels/..;/shipments",        "/v1/labels/..%3B/shipments",
+                         "/v1/labels/..\\shipments",        "/v1/labels/..%5Cshipments",
+                         "/v1/labels/%252e%252e/shipments", "/v1/labels/%c0%ae%c0%ae/shipments"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        simple("PUT", bad[i]);
+        REFUSED(400, "invalid_request");
+    }
+    cr_assert_eq(simple("PUT", "/v1/labels/a;b/x"), 0, "%s", d.message);
+}
+
+/* Review finding 7: a hashed parameter is 64 hex characters, longer than
+ * the value it replaces: a rewritten path past CTR_PATH_MAX is the
+ * caller's too-long request (400), not an internal error (500). */
+Test(decide, hashed_path_too_long_400)
+{
+    char dir[] = TMP_TEMPLATE("ctr-hashlong");
+    cr_assert_not_null(mkdtemp(dir));
+    char p[96];
+    snprintf(p, sizeof p, "%s/c.yaml", dir);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "contract: 1\nprovider: long\npurposes: [p]\n"
+            "upstream: { url: \"https://x.example\", hmac_key_file: \"%s\" }\n"
+            "routes:\n  - { method: GET, path: \"/{id}/*\", params: { id: hash } }\n",
+            DATA("secrets/carrier-hmac"));
+    fclose(f);
+    struct diaglog l;
+    struct ctr_set *s = load_one(p, &l);
+    cr_assert_not_null(s, "%s", l.text);
+    static char path[CTR_PATH_MAX];
+    size_t n = CTR_PATH_MAX - 40;
+    memset(path, 'a', n);
+    path[0] = '/';
+    path[1] = 'x';
+    path[2] = '/';
+    path[n] = 0;
+    struct ctr_request req = {.method = S("GET"), .caller = S("c"), .purpose = S("p")};
+    req.path.p = path;
+    req.path.len = n;
+    ctr_decide(&s->config, s->contracts[0], &req, &d);
+    REFUSED(400, "invalid_request");
+    cr_expect_str_eq(d.message, "request path too long");
+    /* a short one is fine */
+    req.path.p = "/x/y";
+    req.path.len = 4;
+    cr_expect_eq(ctr_decide(&s->config, s->contracts[0], &req, &d), 0, "%s", d.message);
+    ctr_set_unref(s);
+    remove(p);
+    rmdir(dir);
+}
+
+/* Review finding 7: headers named in the caller's Connection header are
+ * hop-by-hop (RFC 9110 7.6.1): never forwarded, even when allowed. */
+Test(decide, connection_named_headers_not_forwarded)
+{
+    struct ctr_header h[] = {H("Connection", "keep-alive, Idempotency-Key"),
+                             H("connection", " x-request-tag ,close"),
+                             H("idempotency-key", "k1"),
+                             H("X-Request-Tag", "t"),
+                             H("accept", "application/json"),
+                             H("content-type", "application/json")};
+    cr_assert_eq(
+        decide(carrier, "POST", "/v1/shipments", h, 6, "orders-service", "order-fulfillment"), 0,
+        "%s", d.message);
+    cr_expect_null(fwd("idempotency-key"));
+    cr_expect_null(fwd("X-Request-Tag"));
+    cr_expect_null(fwd("x-request-tag"));
+    cr_expect_not_null(fwd("accept"));
+    cr_expect_not_null(fwd("content-type"));
+    cr_expect(reported(&d.report.removed, "header.idempotency-key"));
+    cr_expect(reported(&d.report.removed, "header.x-request-tag"));
+    /* without Connection they are forwarded */
+    cr_assert_eq(
+        decide(carrier, "POST", "/v1/shipments", h + 2, 4, "orders-service", "order-fulfillment"),
+        0, "%s", d.message);
+    cr_expect_not_null(fwd("idempotency-key"));
+    cr_expect_not_null(fwd("X-Request-Tag"));
+}
+
+/* Review finding 7: forbidden purposes compare case-insensitively. */
+Test(decide, forbidden_purpose_any_case)
+{
+    struct ctr_config cfg = set->config;
+    char *forbidden[] = {"RETURNS"};
+    cfg.forbidden_purposes = forbidden;
+    cfg.nforbidden = 1;
+    struct ctr_request req = {.method = S("POST"),
+                              .path = S("/v1/shipments"),
+                              .caller = S("orders-service"),
+                              .purpose = S("returns")};
+    ctr_decide(&cfg, carrier, &req, &d);
+    REFUSED(403, "purpose_not_allowed");
 }
