@@ -15,6 +15,11 @@
  *   kept, so a removed member leaves no trace.
  * - Memory is fixed at flt_json_new: the frame stack (max_depth), the name
  *   buffers, an output buffer. Nothing is allocated per document.
+ * - Speed: fast_loop() takes the regular case (compact or not, plain names
+ *   and scalars whole in the chunk) with its state in local variables and
+ *   hands everything else back to the byte-level machine at a token
+ *   boundary; repeated report paths are counted without being rebuilt
+ *   (report_again()).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +34,8 @@
 #define KEYRAW_CAP (8 * 1024)
 #define KEYNAME_CAP (FLT_NAME_MAX + 8)
 #define PATH_CAP 512
+#define PATH_MEMO 32
+#define PATH_MEMO_NAME 30
 
 enum mode { M_FILTER, M_KEEP, M_SKIP };
 
@@ -42,6 +49,13 @@ struct frame {
     const char *pname;
     uint16_t pname_len;
     uint16_t names_used; /* f->names in use below this frame's name */
+    /* FILTER frames, with a report: the FNV-1a state of the report path
+     * ("body" + this frame's path, as report.c hashes it) and the length of
+     * the frame's part of it, when the path is plain (no quoted name, not
+     * cut at PATH_CAP): see report_again(). */
+    bool ph_ok;
+    uint16_t plen;
+    uint64_t ph;
 };
 
 /* What to do with the value about to start. */
@@ -94,6 +108,7 @@ struct flt_json {
     void *ud;
     struct flt_report *report;
     const char *prefix;
+    uint64_t prefix_hash; /* FNV-1a state after |prefix| */
     int err;
     uint64_t consumed; /* bytes of previous chunks */
     uint64_t err_off;
@@ -130,8 +145,16 @@ struct flt_json {
     bool kid_named; /* the member matched a named rule (not `*`) */
     size_t keyraw_len, keyname_len;
     bool key_overflow;
+    uint64_t key_off; /* input offset of the current name's opening quote */
     char keyraw[KEYRAW_CAP];
     char keyname[KEYNAME_CAP];
+
+    /* path_hash_name() results: (state, name) -> state, a pure function */
+    struct path_memo {
+        uint64_t ph, h;
+        uint16_t plen, len, nlen;
+        char name[PATH_MEMO_NAME];
+    } memo[PATH_MEMO];
 
     /* names of `*`-matched FILTER containers on the current path */
     char names[PATH_CAP];
@@ -180,6 +203,11 @@ static inline void out_byte(struct flt_json *f, char c)
 static size_t path_append_name(char *buf, size_t len, const char *name, size_t nlen)
 {
     bool quote = flt__name_needs_quotes(name, nlen);
+    if (!quote && len + 1 + nlen <= PATH_CAP) { /* the common case, same bytes */
+        if (len) buf[len++] = '.';
+        memcpy(buf + len, name, nlen);
+        return len + nlen;
+    }
     if (len && len < PATH_CAP) buf[len++] = '.';
     if (quote && len < PATH_CAP) buf[len++] = '"';
     for (size_t i = 0; i < nlen && len < PATH_CAP; i++) {
@@ -231,11 +259,176 @@ static void fail(struct flt_json *f, int err, const char *p, const char *base)
     f->err_off = f->consumed + (uint64_t)(p - base);
 }
 
+/*
+ * Reported paths repeat: an array of records removes the same members from
+ * every record. flt_pathlist_add() identifies a path by a 64-bit FNV-1a hash
+ * of prefix, separator and path and, once it holds that hash, only counts the
+ * path again. Each FILTER frame keeps the hash state of its own path (pushed
+ * frames extend their parent's), so the hash of a pending path costs one pass
+ * over the member's name; when the list already holds it, the count is all
+ * there is to do. Must hash exactly as filters/report.c path_hash() does and
+ * build names as pending_path() does; a path it cannot hash that way (a
+ * quoted name, a path cut at PATH_CAP) takes the full way.
+ */
+#define FNV_BASIS 1469598103934665603ull
+#define FNV_PRIME 1099511628211ull
+
+static inline uint64_t fnv_byte(uint64_t h, unsigned char c)
+{
+    return (h ^ c) * FNV_PRIME;
+}
+
+/* memcmp() for the short names of rules, without a call. */
+static inline bool name_eq(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    uint32_t u, v;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) return false;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        if (u != v) return false;
+        memcpy(&u, a + n - 4, 4);
+        memcpy(&v, b + n - 4, 4);
+        return u == v;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
+/* Bytes that make flt__name_needs_quotes() quote a name (filters/rules.c). */
+static const bool path_special[256] = {
+    ['.'] = true, ['['] = true, [']'] = true,  ['*'] = true,
+    ['"'] = true, ['$'] = true, ['\\'] = true,
+};
+
+/* Extends |*h| and |*len| by the name component |name| as path_append_name()
+ * writes it unquoted. False when the name would be quoted or the path cut. */
+static inline bool path_hash_name(uint64_t *h, size_t *len, const char *name, size_t nlen)
+{
+    if (nlen == 0 || nlen > PATH_CAP) return false;
+    uint64_t x = fnv_byte(*h, '.'); /* pending_path or the list's separator */
+    for (size_t i = 0; i < nlen; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (path_special[c]) return false;
+        x = fnv_byte(x, c);
+    }
+    size_t l = *len + (*len ? 1 : 0) + nlen;
+    if (l > PATH_CAP) return false;
+    *h = x;
+    *len = l;
+    return true;
+}
+
+static inline bool path_hash_elem(uint64_t *h, size_t *len)
+{
+    if (*len + 2 > PATH_CAP) return false;
+    *h = fnv_byte(fnv_byte(*h, '['), ']');
+    *len += 2;
+    return true;
+}
+
+/* path_hash_name(), remembered: a report path repeats the same few names
+ * below the same few parents. Exact: the result is a function of the hash
+ * state, the length so far and the name, all compared. */
+static inline size_t memo_slot(uint64_t ph, const char *name, size_t nlen)
+{
+    return (size_t)(ph ^ (ph >> 29) ^ nlen ^ ((size_t)(unsigned char)name[0] << 3)) % PATH_MEMO;
+}
+
+static inline bool memo_get(const struct flt_json *f, uint64_t *h, size_t *len, const char *name,
+                            size_t nlen)
+{
+    if (nlen == 0 || nlen > PATH_MEMO_NAME) return false;
+    const struct path_memo *m = &f->memo[memo_slot(*h, name, nlen)];
+    if (m->ph != *h || m->plen != *len || m->nlen != nlen || !name_eq(m->name, name, nlen))
+        return false;
+    *h = m->h;
+    *len = m->len;
+    return true;
+}
+
+static bool path_hash_name_memo(struct flt_json *f, uint64_t *h, size_t *len, const char *name,
+                                size_t nlen)
+{
+    if (memo_get(f, h, len, name, nlen)) return true;
+    uint64_t h0 = *h;
+    size_t len0 = *len;
+    if (!path_hash_name(h, len, name, nlen)) return false;
+    if (nlen <= PATH_MEMO_NAME) {
+        struct path_memo *m = &f->memo[memo_slot(h0, name, nlen)];
+        m->ph = h0;
+        m->plen = (uint16_t)len0;
+        m->nlen = (uint16_t)nlen;
+        memcpy(m->name, name, nlen);
+        m->h = *h;
+        m->len = (uint16_t)*len;
+    }
+    return true;
+}
+
+/* Whether report.c's set of |l| holds the path hash |h| (its probing). */
+static inline bool seen_has(const struct flt_pathlist *l, uint64_t h)
+{
+    if (h == 0) h = 1;
+    for (size_t i = (size_t)(h % FLT_REPORT_SEEN); l->seen[i]; i = (i + 1) % FLT_REPORT_SEEN)
+        if (l->seen[i] == h) return true;
+    return false;
+}
+
+/* Sets the path hash of |fr|, just pushed below |parent| (NULL: the root). */
+static void frame_path_hash(struct flt_json *f, struct frame *fr, const struct frame *parent)
+{
+    fr->ph_ok = false;
+    if (!f->report || fr->mode != M_FILTER) return;
+    uint64_t h = f->prefix_hash;
+    size_t len = 0;
+    if (parent) {
+        if (!parent->ph_ok) return;
+        h = parent->ph;
+        len = parent->plen;
+        if (fr->pname ? !path_hash_name_memo(f, &h, &len, fr->pname, fr->pname_len)
+                      : !path_hash_elem(&h, &len))
+            return;
+    }
+    fr->ph = h;
+    fr->plen = (uint16_t)len;
+    fr->ph_ok = true;
+}
+
+/* When |l| already holds the pending value's path, counts it as
+ * flt_pathlist_add() would and returns true. False: add it the full way. */
+static bool report_again(struct flt_json *f, struct flt_pathlist *l)
+{
+    const struct frame *t = top(f);
+    /* report.c counts every path as new once its set is 3/4 full */
+    if (!t || !t->ph_ok || l->nseen >= FLT_REPORT_SEEN * 3 / 4) return false;
+    uint64_t h = t->ph;
+    size_t len = t->plen;
+    if (t->kind == '{' ? !path_hash_name_memo(f, &h, &len, f->kname, f->kname_len)
+                       : !path_hash_elem(&h, &len))
+        return false;
+    if (!seen_has(l, h)) return false;
+    l->total++;
+    return true;
+}
+
 /* Records the removal of the pending value. Returns false when the contract
  * rejects unlisted fields (the filter is then in error). */
 static bool report_removed(struct flt_json *f, bool unlisted)
 {
     if (!f->report && !(unlisted && f->cfg.reject_unlisted)) return true;
+    if (!(unlisted && f->cfg.reject_unlisted) && report_again(f, &f->report->removed)) return true;
     char tmp[PATH_CAP];
     size_t len = pending_path(f, tmp);
     if (unlisted && f->cfg.reject_unlisted) {
@@ -253,7 +446,7 @@ static bool report_removed(struct flt_json *f, bool unlisted)
 
 static void report_transformed(struct flt_json *f)
 {
-    if (!f->report) return;
+    if (!f->report || report_again(f, &f->report->transformed)) return;
     char tmp[PATH_CAP];
     size_t len = pending_path(f, tmp);
     flt_pathlist_add(&f->report->transformed, f->prefix, tmp, len);
@@ -274,6 +467,35 @@ static void emit_prefix(struct flt_json *f)
 
 /* ----------------------------------------------------------- xform output */
 
+/* The first byte at or after |p| that a JSON string must escape (a control
+ * character, '"' or '\\'), or |end|. */
+static inline const char *esc_end(const char *s, const char *end)
+{
+#if defined(__SSE2__)
+    if (end - s >= 16) {
+        const char *last = end - 16;
+        const __m128i quote = _mm_set1_epi8('"');
+        const __m128i bslash = _mm_set1_epi8('\\');
+        const __m128i ctl = _mm_set1_epi8(0x1F);
+        do {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+            __m128i bad =
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                             _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)); /* unsigned v <= 0x1F */
+            unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+            if (mask) return s + __builtin_ctz(mask);
+            s += 16;
+        } while (s <= last);
+    }
+#endif
+    while (s < end) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == '"' || c == '\\') break;
+        s++;
+    }
+    return s;
+}
+
 static int xform_emit(void *ud, const char *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -283,15 +505,13 @@ static int xform_emit(void *ud, const char *p, size_t n)
         out_byte(f, '"');
         f->pfx_pending = false;
     }
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            run++;
-            continue;
-        }
-        if (run) out_put(f, p + i - run, run);
-        run = 0;
+    const char *end = p + n;
+    while (p < end) {
+        const char *q = esc_end(p, end);
+        if (q > p) out_put(f, p, (size_t)(q - p));
+        if (q == end) break;
+        unsigned char c = (unsigned char)*q;
+        p = q + 1;
         char e[6] = {'\\', 0, 0, 0, 0, 0};
         size_t elen = 2;
         switch (c) {
@@ -312,19 +532,15 @@ static int xform_emit(void *ud, const char *p, size_t n)
         }
         out_put(f, e, elen);
     }
-    if (run) out_put(f, p + n - run, run);
     return f->sink_failed ? -1 : 0;
 }
 
 /* ----------------------------------------------------------------- frames */
 
-static bool push(struct flt_json *f, char kind, enum mode mode, const struct flt_node *node,
-                 const char *p, const char *base)
+/* Opens a container (the caller checked max_depth). */
+static inline __attribute__((always_inline)) void
+frame_push(struct flt_json *f, char kind, enum mode mode, const struct flt_node *node)
 {
-    if (f->depth == f->cfg.max_depth) {
-        fail(f, FLT_E_DEPTH, p, base);
-        return false;
-    }
     struct frame *parent = top(f);
     struct frame *fr = &f->frames[f->depth];
     fr->kind = kind;
@@ -348,8 +564,19 @@ static bool push(struct flt_json *f, char kind, enum mode mode, const struct flt
             f->names_used += n;
         }
     }
+    frame_path_hash(f, fr, parent);
     f->depth++;
     f->top = fr;
+}
+
+static bool push(struct flt_json *f, char kind, enum mode mode, const struct flt_node *node,
+                 const char *p, const char *base)
+{
+    if (f->depth == f->cfg.max_depth) {
+        fail(f, FLT_E_DEPTH, p, base);
+        return false;
+    }
+    frame_push(f, kind, mode, node);
     f->state = kind == '{' ? S_OBJ_FIRST : S_ARR_FIRST;
     return true;
 }
@@ -442,6 +669,8 @@ static bool begin_value(struct flt_json *f, char c, const char *p, const char *b
     const struct flt_node *node = f->disp_node;
 
     if (d == D_ROOT) {
+        /* the root object or array is always filtered member by member;
+         * a scalar root only passes under `$` */
         node = f->cfg.rules->root;
         if (node->has_act) d = node->act.kind == FLT_ACT_KEEP ? D_KEEP : D_XFORM;
         else if (vc == V_OBJ || vc == V_ARR) d = D_FILTER;
@@ -455,7 +684,8 @@ static bool begin_value(struct flt_json *f, char c, const char *p, const char *b
             if (!remove_value(f, c, true)) goto rejected;
             d = D_SKIP;
         }
-    } else if (d == D_XFORM) {
+    }
+    if (d == D_XFORM) {
         bool readable = vc == V_STR || (vc == V_NUM && node->act.kind != FLT_ACT_YEAR);
         if (!readable) {
             if (!remove_value(f, c, false)) goto rejected;
@@ -550,7 +780,10 @@ static bool decide_member(struct flt_json *f, const char *p, const char *base)
     if (!kid) {
         f->disp = D_SKIP;
         if (!report_removed(f, true)) {
+            /* the error points at the name's opening quote, however the
+             * name arrived (whole, split, escaped) */
             fail(f, FLT_E_UNLISTED, p, base);
+            f->err_off = f->key_off;
             return false;
         }
         return true;
@@ -632,23 +865,26 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-/* Length of the run of plain ASCII string bytes at |p| (no '"', '\\',
- * control characters or bytes >= 0x80). */
-static inline size_t plain_run(const char *p, const char *end)
+/* The end of the run of plain ASCII string bytes at |s| (no '"', '\\',
+ * control characters or bytes >= 0x80): the first other byte, or |end|. */
+static inline const char *plain_end(const char *s, const char *end)
 {
-    const char *s = p;
 #if defined(__SSE2__)
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i bslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(0x20);
-    while (end - s >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
-        /* signed compare: bytes >= 0x80 are negative, so < 0x20 too */
-        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                   _mm_cmplt_epi8(v, space));
-        int mask = _mm_movemask_epi8(bad);
-        if (mask) return (size_t)(s - p) + (size_t)__builtin_ctz((unsigned)mask);
-        s += 16;
+    if (end - s >= 16) {
+        const char *last = end - 16;
+        const __m128i quote = _mm_set1_epi8('"');
+        const __m128i bslash = _mm_set1_epi8('\\');
+        const __m128i space = _mm_set1_epi8(0x20);
+        do {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+            /* signed compare: bytes >= 0x80 are negative, so < 0x20 too */
+            __m128i bad =
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                             _mm_cmplt_epi8(v, space));
+            unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+            if (mask) return s + __builtin_ctz(mask);
+            s += 16;
+        } while (s <= last);
     }
 #endif
     while (s < end) {
@@ -656,7 +892,13 @@ static inline size_t plain_run(const char *p, const char *end)
         if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
         s++;
     }
-    return (size_t)(s - p);
+    return s;
+}
+
+/* Length of that run. */
+static inline size_t plain_run(const char *p, const char *end)
+{
+    return (size_t)(plain_end(p, end) - p);
 }
 
 /* The string's closing quote was consumed. */
@@ -929,6 +1171,25 @@ static bool number_complete(enum num n)
 
 /* ------------------------------------------------------------- fast lane */
 
+/* Length of the run of ASCII digits at |p|. */
+static inline size_t digit_run(const char *p, const char *end)
+{
+    const char *s = p;
+#if defined(__SSE2__)
+    if (end - s >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+        __m128i d = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+        unsigned mask = ~(unsigned)_mm_movemask_epi8(d) & 0xFFFF;
+        if (mask) return (size_t)__builtin_ctz(mask);
+        s += 16;
+    }
+#endif
+    while (s < end && is_digit((unsigned char)*s))
+        s++;
+    return (size_t)(s - p);
+}
+
 /* End of a valid number starting at |p| when it lies whole in the chunk
  * (a terminator follows), else NULL: the general path then decides. */
 static inline const char *fast_number(const char *p, const char *end)
@@ -939,22 +1200,26 @@ static inline const char *fast_number(const char *p, const char *end)
     if (*q == '0') {
         q++;
     } else if (*q >= '1' && *q <= '9') {
-        while (q < end && is_digit((unsigned char)*q)) q++;
+        q += digit_run(q, end);
     } else {
         return NULL;
     }
-    if (q < end && *q == '.') {
-        q++;
-        if (q == end || !is_digit((unsigned char)*q)) return NULL;
-        while (q < end && is_digit((unsigned char)*q)) q++;
+    if (q == end) return NULL;
+    if (*q == '.') {
+        size_t n = digit_run(++q, end);
+        if (n == 0) return NULL;
+        q += n;
+        if (q == end) return NULL;
     }
-    if (q < end && (*q == 'e' || *q == 'E')) {
+    if (*q == 'e' || *q == 'E') {
         q++;
         if (q < end && (*q == '+' || *q == '-')) q++;
-        if (q == end || !is_digit((unsigned char)*q)) return NULL;
-        while (q < end && is_digit((unsigned char)*q)) q++;
+        size_t n = digit_run(q, end);
+        if (n == 0) return NULL;
+        q += n;
+        if (q == end) return NULL;
     }
-    if (q == end || is_digit((unsigned char)*q)) return NULL;
+    if (is_digit((unsigned char)*q)) return NULL; /* a leading zero */
     return q;
 }
 
@@ -1030,11 +1295,444 @@ static void begin_key(struct flt_json *f)
     f->in_key = true;
 }
 
+/* ------------------------------------------------------------- fast loop */
+
+static const bool ws_tab[256] = {[' '] = true, ['\t'] = true, ['\n'] = true, ['\r'] = true};
+
+/* The first byte at or after |p| that is not whitespace, or |end|. */
+static const char *skip_ws(const char *p, const char *end)
+{
+#if defined(__SSE2__)
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i sp = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+        __m128i tr = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')),
+                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\r')));
+        __m128i w = _mm_or_si128(sp, tr);
+        unsigned mask = ~(unsigned)_mm_movemask_epi8(w) & 0xFFFF;
+        if (mask) return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#endif
+    while (p < end && ws_tab[(unsigned char)*p])
+        p++;
+    return p;
+}
+
+/* What the first byte of a value starts. */
+enum { VC_BAD, VC_WS, VC_STR, VC_NUM, VC_TRUE, VC_FALSE, VC_NULL, VC_OPEN };
+static const uint8_t value_class[256] = {
+    [' '] = VC_WS,   ['\t'] = VC_WS,  ['\n'] = VC_WS,   ['\r'] = VC_WS,  ['"'] = VC_STR,
+    ['-'] = VC_NUM,  ['0'] = VC_NUM,  ['1'] = VC_NUM,   ['2'] = VC_NUM,  ['3'] = VC_NUM,
+    ['4'] = VC_NUM,  ['5'] = VC_NUM,  ['6'] = VC_NUM,   ['7'] = VC_NUM,  ['8'] = VC_NUM,
+    ['9'] = VC_NUM,  ['t'] = VC_TRUE, ['f'] = VC_FALSE, ['n'] = VC_NULL, ['{'] = VC_OPEN,
+    ['['] = VC_OPEN,
+};
+
+/* flt__node_kid() with its common cases inlined. */
+static inline const struct flt_node *kid_lookup(const struct flt_node *n, const char *name,
+                                                size_t len)
+{
+    uint8_t v = n->lut[flt__lut_slot(name, len)];
+    if (v == 0) return NULL;
+    if (v == FLT__LUT_MANY) return flt__node_kid(n, name, len);
+    const struct flt_node *k = n->kids[v - 1];
+    if (k->name_len == len && name_eq(k->name, name, len)) return k;
+    return NULL;
+}
+
+static inline enum disp act_disp(const struct flt_node *n)
+{
+    if (!n->has_act) return D_FILTER;
+    return n->act.kind == FLT_ACT_KEEP ? D_KEEP : D_XFORM;
+}
+
+/* out_put() for the fast loop: short copies without a call. */
+static inline __attribute__((always_inline)) void span_put(struct flt_json *f, const char *s,
+                                                           size_t n)
+{
+    if (n > 32 || n > OUT_CAP - f->out_len) {
+        out_put(f, s, n);
+        return;
+    }
+    char *d = f->out + f->out_len;
+    f->out_len += n;
+    if (n >= 16) {
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else {
+        d[0] = s[0];
+        if (n > 1) {
+            d[1] = s[1];
+            if (n > 2) d[2] = s[2];
+        }
+    }
+}
+
+/*
+ * The regular case, with the parser's position, state, top frame, pending
+ * disposition and member name in local variables: whitespace, structural
+ * bytes, plain member names and scalars lying whole in the chunk, under
+ * keep, skip and filter dispositions. Everything else (a string with an
+ * escape or a non-ASCII byte, a token cut by the chunk's end, a transformed
+ * value, the root value, anything invalid, a decision that rejects the
+ * document) returns to the general path at the start of that token, with
+ * |f| as the general path would have left it there; the general path then
+ * handles the token as it always did. So this loop changes no output,
+ * report or error, and any chunking still gives the same result.
+ *
+ * Every byte written here is a copy of an input byte (a comma or colon may
+ * come from a static string), so output is gathered as one pending span of
+ * the input [ss, se), extended while the kept bytes are contiguous and
+ * copied out when they stop being so (and before returning: the span may
+ * point into the caller's chunk).
+ */
+static const char *fast_loop(struct flt_json *f, const char *p, const char *end)
+{
+    struct frame *t = top(f);
+    enum state st = f->state;
+    const char *ss = NULL, *se = NULL;     /* pending output span */
+    const char *comma = ",", *colon = ":"; /* the last ',' and ':' read */
+    const bool reject = f->cfg.reject_unlisted;
+    const bool report = f->report != NULL;
+    /* the pending value: f->disp, f->disp_node, f->pfx_key, and the member
+     * name (f->kraw...) when |key_here| (a name read by this loop) */
+    enum disp d = f->disp;
+    const struct flt_node *dnode = f->disp_node;
+    bool pfx = f->pfx_key;
+    const char *kraw = f->kraw;
+    size_t kraw_len = f->kraw_len;
+    bool kid_named = f->kid_named, key_here = false;
+    const char *q;
+    unsigned char c;
+
+#define EMIT(ptr, n)                                                                               \
+    do {                                                                                           \
+        const char *e_ = (ptr);                                                                    \
+        if (e_ != se) {                                                                            \
+            if (se != ss) span_put(f, ss, (size_t)(se - ss));                                      \
+            ss = e_;                                                                               \
+        }                                                                                          \
+        se = e_ + (n);                                                                             \
+    } while (0)
+#define LEAVE(s)                                                                                   \
+    do {                                                                                           \
+        st = (s);                                                                                  \
+        goto out;                                                                                  \
+    } while (0)
+#define SKIP_WS(s)                                                                                 \
+    do {                                                                                           \
+        if (p == end) LEAVE(s);                                                                    \
+        c = (unsigned char)*p;                                                                     \
+        if (ws_tab[c]) {                                                                           \
+            p = skip_ws(p + 1, end);                                                               \
+            if (p == end) LEAVE(s);                                                                \
+            c = (unsigned char)*p;                                                                 \
+        }                                                                                          \
+    } while (0)
+    /* the member name as the general path keeps it, for the functions that
+     * read it (pending_path(), frame_push()) */
+#define SYNC_KEY()                                                                                 \
+    do {                                                                                           \
+        if (key_here) {                                                                            \
+            f->kraw = kraw;                                                                        \
+            f->kraw_len = kraw_len;                                                                \
+            f->kname = kraw + 1;                                                                   \
+            f->kname_len = kraw_len - 2;                                                           \
+            f->key_ext = true;                                                                     \
+            f->kid_named = kid_named;                                                              \
+        }                                                                                          \
+    } while (0)
+    /* report_removed() of an unlisted value (the caller excluded reject) */
+#define REPORT_REMOVED()                                                                           \
+    do {                                                                                           \
+        if (report) {                                                                              \
+            SYNC_KEY();                                                                            \
+            (void)report_removed(f, true);                                                         \
+        }                                                                                          \
+    } while (0)
+    /* emit_prefix() */
+#define PREFIX()                                                                                   \
+    do {                                                                                           \
+        if (t->mode == M_FILTER) {                                                                 \
+            if (t->emitted) EMIT(comma, 1);                                                        \
+            t->emitted = true;                                                                     \
+            if (pfx) {                                                                             \
+                EMIT(kraw, kraw_len);                                                              \
+                EMIT(colon, 1);                                                                    \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+    /* element_disp(), its rejection excluded by the caller */
+#define ELEMENT_DISP()                                                                             \
+    do {                                                                                           \
+        pfx = false;                                                                               \
+        if (t->mode == M_SKIP) {                                                                   \
+            d = D_SKIP;                                                                            \
+        } else if (t->mode == M_KEEP) {                                                            \
+            d = D_KEEP;                                                                            \
+        } else if (t->node->elem) {                                                                \
+            dnode = t->node->elem;                                                                 \
+            d = act_disp(dnode);                                                                   \
+        } else {                                                                                   \
+            d = D_SKIP;                                                                            \
+            dnode = NULL;                                                                          \
+            REPORT_REMOVED();                                                                      \
+        }                                                                                          \
+    } while (0)
+
+    if (!t) return p; /* the root value */
+    /* set by the first element_disp() or decide_member() of the root
+     * container, and read only after one */
+    f->root_value = false;
+    switch (st) {
+    case S_VALUE: goto value;
+    case S_ARR_FIRST: goto arr_first;
+    case S_OBJ_FIRST: goto obj_first;
+    case S_OBJ_KEY: goto obj_key;
+    case S_COLON: goto colon;
+    case S_AFTER_VALUE: goto after_value;
+    default: return p;
+    }
+
+value:
+    if (p == end) LEAVE(S_VALUE);
+    c = (unsigned char)*p;
+    if (d > D_FILTER) {
+        if (d == D_XFORM) goto xform;
+        LEAVE(S_VALUE);
+    }
+    switch (value_class[c]) {
+    case VC_STR:
+        q = plain_end(p + 1, end);
+        if (q == end || *q != '"') LEAVE(S_VALUE);
+        q++;
+        break;
+    case VC_NUM:
+        q = fast_number(p, end);
+        if (!q) LEAVE(S_VALUE);
+        break;
+    case VC_TRUE:
+        if (end - p < 4 || memcmp(p, "true", 4) != 0) LEAVE(S_VALUE);
+        q = p + 4;
+        break;
+    case VC_FALSE:
+        if (end - p < 5 || memcmp(p, "false", 5) != 0) LEAVE(S_VALUE);
+        q = p + 5;
+        break;
+    case VC_NULL:
+        if (end - p < 4 || memcmp(p, "null", 4) != 0) LEAVE(S_VALUE);
+        q = p + 4;
+        break;
+    case VC_OPEN: {
+        enum mode m = d == D_KEEP ? M_KEEP : M_SKIP;
+        if (f->depth == f->cfg.max_depth) LEAVE(S_VALUE);
+        if (d == D_FILTER) {
+            if (c == '{' ? dnode->has_members : dnode->elem != NULL) {
+                m = M_FILTER;
+            } else {
+                if (reject) LEAVE(S_VALUE);
+                REPORT_REMOVED();
+            }
+        }
+        if (m != M_SKIP) {
+            PREFIX();
+            EMIT(p, 1);
+        }
+        if (m == M_FILTER) SYNC_KEY();
+        frame_push(f, (char)c, m, m == M_FILTER ? dnode : NULL);
+        t = top(f);
+        p++;
+        if (c == '[') goto arr_first;
+        goto obj_first;
+    }
+    case VC_WS: p = skip_ws(p + 1, end); goto value;
+    default: LEAVE(S_VALUE);
+    }
+    if (d == D_KEEP) {
+        PREFIX();
+        EMIT(p, (size_t)(q - p));
+    } else if (d == D_FILTER) { /* an ancestor met a scalar */
+        if (reject) LEAVE(S_VALUE);
+        REPORT_REMOVED();
+    }
+    p = q;
+    goto after_value; /* t is not NULL: S_AFTER_VALUE */
+
+xform:
+    /* begin_value() to end_xform() for a plain string or a number whole in
+     * the chunk: the same calls, in the same order, as the general path */
+    if (c == '"') {
+        q = plain_end(p + 1, end);
+        if (q == end || *q != '"') LEAVE(S_VALUE);
+    } else if (c == '-' || is_digit(c)) {
+        if (dnode->act.kind == FLT_ACT_YEAR) LEAVE(S_VALUE); /* not readable */
+        q = fast_number(p, end);
+        if (!q) LEAVE(S_VALUE);
+    } else {
+        LEAVE(S_VALUE);
+    }
+    if (se != ss) span_put(f, ss, (size_t)(se - ss)); /* output stays in order */
+    ss = se = NULL;
+    SYNC_KEY();
+    f->pfx_key = pfx;
+    f->pfx_pending = true;
+    flt_xform_begin(&f->xf, &dnode->act, f->cfg.key);
+    if (c == '"') {
+        if (q > p + 1) flt_xform_feed(&f->xf, p + 1, (size_t)(q - p - 1), xform_emit, f);
+        q++;
+    } else {
+        flt_xform_feed(&f->xf, p, 1, xform_emit, f);
+        if (q > p + 1) flt_xform_feed(&f->xf, p + 1, (size_t)(q - p - 1), xform_emit, f);
+    }
+    (void)end_xform(f, NULL, NULL);
+    p = q;
+
+after_value:
+    if (p == end) LEAVE(S_AFTER_VALUE);
+    c = (unsigned char)*p;
+    if (c == ',') {
+        if (t->kind == '{') {
+            if (t->mode == M_KEEP) EMIT(p, 1);
+            comma = p++;
+            goto obj_key;
+        }
+        if (reject && t->mode == M_FILTER && !t->node->elem) LEAVE(S_AFTER_VALUE);
+        if (t->mode == M_KEEP) EMIT(p, 1);
+        comma = p++;
+        ELEMENT_DISP();
+        goto value;
+    }
+    if (c == (unsigned char)(t->kind + 2)) goto close; /* '{' + 2 == '}' */
+    if (!ws_tab[c]) LEAVE(S_AFTER_VALUE);
+    p = skip_ws(p + 1, end);
+    goto after_value;
+
+close:
+    /* pop() */
+    f->depth--;
+    if (t->mode != M_SKIP) EMIT(p, 1);
+    f->names_used = t->names_used;
+    t = f->depth ? t - 1 : NULL;
+    f->top = t;
+    p++;
+    if (!t) LEAVE(S_END);
+    goto after_value;
+
+arr_first:
+    SKIP_WS(S_ARR_FIRST);
+    if (c == ']') goto close;
+    if (reject && t->mode == M_FILTER && !t->node->elem) LEAVE(S_ARR_FIRST);
+    ELEMENT_DISP();
+    goto value;
+
+obj_first:
+    SKIP_WS(S_OBJ_FIRST);
+    if (c == '}') goto close;
+    goto key;
+
+obj_key:
+    if (p == end) LEAVE(S_OBJ_KEY);
+    c = (unsigned char)*p;
+    if (ws_tab[c]) {
+        p = skip_ws(p + 1, end);
+        goto obj_key;
+    }
+key:
+    if (c != '"') LEAVE(S_OBJ_KEY);
+    q = plain_end(p + 1, end);
+    if (q == end || *q != '"') LEAVE(S_OBJ_KEY);
+    q++;
+    if (t->mode == M_FILTER) {
+        /* as the general path's whole-name case, then decide_member() */
+        size_t len = (size_t)(q - p) - 2;
+        const struct flt_node *kid = NULL;
+        kid_named = false;
+        if (len <= KEYNAME_CAP) { /* else key_overflow: no rule is that long */
+            kid = kid_lookup(t->node, p + 1, len);
+            kid_named = kid != NULL;
+            if (!kid) kid = t->node->star;
+        }
+        if (!kid && reject) LEAVE(S_OBJ_KEY);
+        kraw = p;
+        kraw_len = len + 2;
+        key_here = true;
+        pfx = true;
+        dnode = kid;
+        if (kid) {
+            d = act_disp(kid);
+        } else {
+            d = D_SKIP;
+            if (report) {
+                /* report_removed(), its common case inline: the path is
+                 * known to the memo and already in the list */
+                struct flt_pathlist *l = &f->report->removed;
+                uint64_t h = t->ph;
+                size_t plen = t->plen;
+                if (t->ph_ok && l->nseen < FLT_REPORT_SEEN * 3 / 4 &&
+                    memo_get(f, &h, &plen, p + 1, len) && seen_has(l, h)) {
+                    l->total++;
+                } else {
+                    SYNC_KEY();
+                    (void)report_removed(f, true);
+                }
+            }
+        }
+    } else if (t->mode == M_KEEP) {
+        EMIT(p, (size_t)(q - p));
+    }
+    p = q;
+
+colon:
+    if (p == end) LEAVE(S_COLON);
+    c = (unsigned char)*p;
+    if (c != ':') {
+        if (!ws_tab[c]) LEAVE(S_COLON);
+        p = skip_ws(p + 1, end);
+        goto colon;
+    }
+    if (t->mode == M_KEEP) {
+        EMIT(p, 1);
+        d = D_KEEP;
+    } else if (t->mode == M_SKIP) {
+        d = D_SKIP;
+    }
+    colon = p++;
+    goto value;
+
+out:
+    if (se != ss) span_put(f, ss, (size_t)(se - ss));
+    SYNC_KEY();
+    f->disp = d;
+    f->disp_node = dnode;
+    f->pfx_key = pfx;
+    f->state = st;
+    return p;
+#undef EMIT
+#undef LEAVE
+#undef SKIP_WS
+#undef SYNC_KEY
+#undef REPORT_REMOVED
+#undef PREFIX
+#undef ELEMENT_DISP
+}
+
 int flt_json_feed(struct flt_json *f, const char *p, size_t n)
 {
     if (f->err) return f->err;
     const char *base = p, *end = p + n;
     while (p < end) {
+        if (f->state <= S_AFTER_VALUE) {
+            p = fast_loop(f, p, end);
+            if (p == end) break;
+        }
         unsigned char c = (unsigned char)*p;
         switch (f->state) {
         case S_STRING:
@@ -1118,12 +1816,14 @@ int flt_json_feed(struct flt_json *f, const char *p, size_t n)
                     f->kname_len = run;
                     f->key_ext = true;
                     f->key_overflow = run + 2 > KEYRAW_CAP || run > KEYNAME_CAP;
+                    f->key_off = f->consumed + (uint64_t)(p - base);
                     if (!decide_member(f, p, base)) goto out;
                     f->state = S_COLON;
                     p += run + 2;
                     break;
                 }
             }
+            f->key_off = f->consumed + (uint64_t)(p - base);
             begin_key(f);
             p++;
             break;
@@ -1248,6 +1948,9 @@ void flt_json_reset(struct flt_json *f, const struct flt_json_config *cfg, flt_s
     f->cfg = *cfg;
     if (f->cfg.max_depth == 0 || f->cfg.max_depth > f->cap) f->cfg.max_depth = f->cap;
     f->prefix = cfg->report_prefix ? cfg->report_prefix : "body";
+    f->prefix_hash = FNV_BASIS;
+    for (const char *c = f->prefix; *c; c++)
+        f->prefix_hash = fnv_byte(f->prefix_hash, (unsigned char)*c);
     f->sink = sink;
     f->ud = ud;
     f->report = report;
