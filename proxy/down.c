@@ -1,0 +1,792 @@
+/*
+ * privgate proxy: the downstream side — HTTP/2 server sessions (cleartext
+ * prior knowledge or TLS with ALPN h2) and the request path of SPEC 5:
+ * provider, decide (route, caller, purpose, headers, query, parameters),
+ * body filtered as DATA arrives, then the upstream.
+ *
+ * Flow control is manual (NGHTTP2_OPT_NO_AUTO_WINDOW_UPDATE): the credit of
+ * a DATA frame is given back (nghttp2_session_consume) only once its
+ * filtered output has left for the upstream, or at once while the pipe is
+ * below PX_PIPE_HIGH. Routes that must see the whole body before anything
+ * leaves (`unlisted: reject`, routes without a body) buffer it, bounded by
+ * max_body, and give credit back at once.
+ */
+#include "proxy/gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool streq(const char *p, size_t n, const char *lit)
+{
+    size_t l = strlen(lit);
+    return n == l && memcmp(p, lit, l) == 0;
+}
+
+static struct flt_str rcstr(nghttp2_rcbuf *rc)
+{
+    nghttp2_vec v = nghttp2_rcbuf_get_buf(rc);
+    struct flt_str s = {(const char *)v.base, v.len};
+    return s;
+}
+
+/* --------------------------------------------------------- error answers */
+
+static size_t json_escape(char *out, size_t cap, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 7 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)ch;
+        } else if (ch < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", ch);
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static ssize_t err_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                        nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    (void)id;
+    (void)ud;
+    struct px_h2s *h = src->ptr;
+    size_t n = h->errlen - h->erroff;
+    if (n > len) n = len;
+    memcpy(buf, h->errbody + h->erroff, n);
+    h->erroff += n;
+    if (h->erroff == h->errlen) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+static void h2s_stop_timer(struct px_h2s *h)
+{
+    if (h->timer_on) {
+        uv_timer_stop(&h->timer);
+        h->timer_on = false;
+    }
+}
+
+/* Cancels whatever is under way upstream for |h|. */
+static void h2s_cancel_up(struct px_h2s *h)
+{
+    if (h->uc && h->in_pending) {
+        px__up_detach(h);
+    } else if (h->uc && h->up_open && h->uc->base.s) {
+        nghttp2_submit_rst_stream(h->uc->base.s, NGHTTP2_FLAG_NONE, h->up_id, NGHTTP2_CANCEL);
+        px__sess_dirty(&h->uc->base);
+    }
+}
+
+static void h2s_answer(struct px_h2s *h, int status, const char *code, const char *msg)
+{
+    h2s_stop_timer(h);
+    h->finished = true;
+    h->code = code;
+    /* the rest of the request body is read and dropped (credit is given
+     * back), not reset: RST_STREAM(NO_ERROR) after a complete answer
+     * (RFC 9113 8.1) makes some clients (curl 7.88) report an error */
+    h2s_cancel_up(h);
+    px__pipe_clear(h->w, &h->req);
+    if (!h->down_open || !h->dc) return;
+    nghttp2_session *s = h->dc->base.s;
+    if (h->responded) {
+        /* a response is already streaming: all we can do is reset it */
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, h->id, NGHTTP2_INTERNAL_ERROR);
+        px__sess_dirty(&h->dc->base);
+        return;
+    }
+    h->status = status;
+    char emsg[400], ecode[64];
+    json_escape(emsg, sizeof(emsg), msg ? msg : "");
+    json_escape(ecode, sizeof(ecode), code);
+    int n = snprintf(h->errbody, sizeof(h->errbody),
+                     "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"request_id\":\"%s\"}}\n",
+                     ecode, emsg, h->rid);
+    h->errlen = n < 0 ? 0 : ((size_t)n >= sizeof(h->errbody) ? sizeof(h->errbody) - 1 : (size_t)n);
+    h->erroff = 0;
+    char st[8], clen[24];
+    snprintf(st, sizeof(st), "%d", status);
+    snprintf(clen, sizeof(clen), "%zu", h->errlen);
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":status", (uint8_t *)st, 7, strlen(st), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/json", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"privgate-error", (uint8_t *)code, 14, strlen(code), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"privgate-request-id", (uint8_t *)h->rid, 19, 26, NGHTTP2_NV_FLAG_NONE},
+    };
+    nghttp2_data_provider prd;
+    prd.source.ptr = h;
+    prd.read_callback = err_read;
+    h->responded = true;
+    if (nghttp2_submit_response(s, h->id, nv, sizeof(nv) / sizeof(nv[0]), &prd) != 0)
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, h->id, NGHTTP2_INTERNAL_ERROR);
+    px__sess_dirty(&h->dc->base);
+}
+
+static void h2s_refuse(struct px_h2s *h, int status, const char *code, const char *msg)
+{
+    h->outcome = "refused";
+    h2s_answer(h, status, code, msg);
+}
+
+void px__h2s_fail(struct px_h2s *h, int status, const char *code, const char *msg)
+{
+    if (h->finished) return;
+    h->outcome = "failed";
+    h2s_answer(h, status, code, msg);
+}
+
+static void h2s_body_fail(struct px_h2s *h, int err)
+{
+    /* same status, code and message as ctr_run (privgate filter / test) */
+    char msg[256];
+    if (err == FLT_E_UNLISTED) {
+        const char *u = h->body ? flt_body_unlisted_path(h->body) : NULL;
+        snprintf(msg, sizeof(msg), "field not listed in the contract: %s",
+                 u && *u ? u : "(unknown)");
+        h2s_refuse(h, 422, "unlisted_field", msg);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "body: %s", flt_strerror(err));
+    int status = ctr_status_for(err);
+    h2s_refuse(h, status ? status : 400, flt_errcode(err), msg);
+}
+
+/* ----------------------------------------------------------- releasing */
+
+void px__h2s_maybe_release(struct px_h2s *h)
+{
+    if (h->down_open || h->up_open || h->in_pending || h->in_active) return;
+    h2s_stop_timer(h);
+    px__h2s_put(h);
+}
+
+static void down_unlink(struct px_h2s *h)
+{
+    struct px_down *dc = h->dc;
+    if (!dc) return;
+    if (h->dprev)
+        h->dprev->dnext = h->dnext;
+    else
+        dc->streams = h->dnext;
+    if (h->dnext) h->dnext->dprev = h->dprev;
+    h->dprev = h->dnext = NULL;
+}
+
+/* The downstream stream is over (closed, reset, or its connection died). */
+static void h2s_down_closed(struct px_h2s *h)
+{
+    if (!h->down_open) return;
+    h->down_open = false;
+    down_unlink(h);
+    if (!h->outcome) {
+        if (h->resp_done)
+            h->outcome = "forwarded";
+        else {
+            h->outcome = "failed";
+            if (!h->code) h->code = "client_closed";
+        }
+    }
+    px__audit_record(h);
+    px__metrics_request(h);
+    if (!h->resp_done || h->up_open || h->in_pending) h2s_cancel_up(h);
+    h->finished = true;
+    h->dc = NULL;
+    px__pipe_clear(h->w, &h->resp);
+    px__h2s_maybe_release(h);
+}
+
+/* ------------------------------------------------------------- timeouts */
+
+static void timeout_cb(uv_timer_t *t)
+{
+    struct px_h2s *h = t->data;
+    h->timer_on = false;
+    if (h->finished) return;
+    px__metrics_up_error(h, PX_UPE_TIMEOUT);
+    px__h2s_fail(h, 504, "upstream_timeout", "the provider did not answer in time");
+}
+
+static void h2s_start_timer(struct px_h2s *h)
+{
+    uint64_t ms = h->set->config.limits.upstream_timeout_ms;
+    if (ms == 0) return;
+    uv_timer_start(&h->timer, timeout_cb, ms, 0);
+    h->timer_on = true;
+}
+
+/* ---------------------------------------------------------- body pipes */
+
+/* Gives the downstream peer credit for request bytes already handled. */
+static void h2s_credit_req(struct px_h2s *h)
+{
+    if (!h->dc || !h->req.unconsumed) return;
+    if (!h->buffer_all && h->req.bytes >= PX_PIPE_HIGH) return;
+    nghttp2_session_consume(h->dc->base.s, h->id, (size_t)h->req.unconsumed);
+    h->req.unconsumed = 0;
+    px__sess_dirty(&h->dc->base);
+}
+
+static void h2s_req_ready(struct px_h2s *h)
+{
+    if (h->up_submitted) {
+        if (h->up_open && h->uc && h->uc->base.s) {
+            nghttp2_session_resume_data(h->uc->base.s, h->up_id);
+            px__sess_dirty(&h->uc->base);
+        }
+    } else {
+        px__h2s_try_submit(h);
+    }
+}
+
+static int body_sink(void *ud, const char *p, size_t n)
+{
+    struct px_h2s *h = ud;
+    if (h->finished) return 0;
+    px__pipe_write(h->w, &h->req, p, n);
+    return 0;
+}
+
+void px__h2s_try_submit(struct px_h2s *h)
+{
+    if (h->finished || h->up_submitted || !h->uc || h->uc->state != PX_UP_READY) return;
+    if (h->buffer_all && !h->req_done) return;
+    if (h->req.bytes == 0 && !h->req_done) return;
+    if (px__up_submit(h) != 0) return;
+    h2s_start_timer(h);
+}
+
+/* Response body from upstream, read by the downstream session. */
+static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    (void)id;
+    (void)ud;
+    struct px_h2s *h = src->ptr;
+    size_t n = px__pipe_read(h->w, &h->resp, buf, len);
+    h->bytes_out += n;
+    if (h->resp.unconsumed && h->resp.bytes < PX_PIPE_HIGH && h->uc && h->uc->base.s) {
+        nghttp2_session_consume(h->uc->base.s, h->up_id, (size_t)h->resp.unconsumed);
+        h->resp.unconsumed = 0;
+        px__sess_dirty(&h->uc->base);
+    }
+    if (h->resp.bytes == 0 && h->resp.eof) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        h->resp_done = true;
+        h2s_stop_timer(h);
+        return (ssize_t)n;
+    }
+    if (n == 0) return NGHTTP2_ERR_DEFERRED;
+    return (ssize_t)n;
+}
+
+/* Called by up.c when the response head is complete. */
+void px__h2s_respond(struct px_h2s *h, bool end);
+void px__h2s_respond(struct px_h2s *h, bool end)
+{
+    if (h->finished || !h->dc || h->responded) return;
+    nghttp2_nv *nv = h->rnv;
+    /* rnv[0] is :status (set by up.c); append the request id */
+    size_t n = h->nrnv;
+    nv[n].name = (uint8_t *)"privgate-request-id";
+    nv[n].namelen = 19;
+    nv[n].value = (uint8_t *)h->rid;
+    nv[n].valuelen = 26;
+    nv[n].flags = NGHTTP2_NV_FLAG_NONE;
+    n++;
+    h->status = atoi(h->rstatus);
+    h->responded = true;
+    px__pipe_clear(h->w, &h->replay); /* answered: no retry any more */
+    h->replay_ok = false;
+    nghttp2_data_provider prd;
+    prd.source.ptr = h;
+    prd.read_callback = resp_read;
+    if (end) {
+        h->resp_done = true;
+        h2s_stop_timer(h);
+    }
+    int rv = nghttp2_submit_response(h->dc->base.s, h->id, nv, n, end ? NULL : &prd);
+    if (rv != 0)
+        nghttp2_submit_rst_stream(h->dc->base.s, NGHTTP2_FLAG_NONE, h->id, NGHTTP2_INTERNAL_ERROR);
+    px__sess_dirty(&h->dc->base);
+}
+
+/* Called by up.c with response DATA. */
+void px__h2s_resp_data(struct px_h2s *h, const uint8_t *p, size_t n);
+void px__h2s_resp_data(struct px_h2s *h, const uint8_t *p, size_t n)
+{
+    if (h->finished || !h->dc || !h->responded) {
+        if (h->uc && h->uc->base.s) nghttp2_session_consume(h->uc->base.s, h->up_id, n);
+        return;
+    }
+    px__pipe_write(h->w, &h->resp, (const char *)p, n);
+    h->resp.unconsumed += n;
+    if (h->resp.bytes < PX_PIPE_HIGH && h->uc && h->uc->base.s) {
+        nghttp2_session_consume(h->uc->base.s, h->up_id, (size_t)h->resp.unconsumed);
+        h->resp.unconsumed = 0;
+    }
+    nghttp2_session_resume_data(h->dc->base.s, h->id);
+    px__sess_dirty(&h->dc->base);
+}
+
+/* Called by up.c at the response's END_STREAM. */
+void px__h2s_resp_end(struct px_h2s *h);
+void px__h2s_resp_end(struct px_h2s *h)
+{
+    h->up_end_seen = true;
+    h->resp.eof = true;
+    if (h->dc && h->responded && !h->resp_done) {
+        nghttp2_session_resume_data(h->dc->base.s, h->id);
+        px__sess_dirty(&h->dc->base);
+    }
+}
+
+/* The upstream stream or connection went away (|why|: "reset", "connect",
+ * "tls", "alpn", "timeout"). */
+void px__h2s_up_gone(struct px_h2s *h, const char *why)
+{
+    if (h->up_end_seen) return;
+    if (h->finished) return;
+    enum px_up_err kind = PX_UPE_UNAVAILABLE;
+    if (strcmp(why, "tls") == 0)
+        kind = PX_UPE_TLS;
+    else if (strcmp(why, "alpn") == 0 || strcmp(why, "protocol") == 0)
+        kind = PX_UPE_PROTOCOL;
+    else if (strcmp(why, "timeout") == 0)
+        kind = PX_UPE_TIMEOUT;
+    px__metrics_up_error(h, kind);
+    if (strcmp(why, "tls") == 0)
+        px__h2s_fail(h, 502, "upstream_tls", "TLS with the provider failed");
+    else if (strcmp(why, "alpn") == 0)
+        px__h2s_fail(h, 502, "upstream_protocol", "the provider does not speak HTTP/2");
+    else if (strcmp(why, "timeout") == 0)
+        px__h2s_fail(h, 504, "upstream_timeout", "connecting to the provider timed out");
+    else if (strcmp(why, "protocol") == 0)
+        px__h2s_fail(h, 502, "upstream_protocol", "the provider's response is invalid");
+    else
+        px__h2s_fail(h, 502, "upstream_unavailable", "the provider is unavailable");
+}
+
+/* ----------------------------------------------------------- request path */
+
+static void h2s_head_done(struct px_h2s *h)
+{
+    const struct ctr_set *set = h->set;
+    if (h->head_err) {
+        h2s_refuse(h, h->head_err, "invalid_request",
+                   "request header list larger than max_header_bytes");
+        return;
+    }
+    if (!h->path.p || !h->method.p) {
+        h2s_refuse(h, 400, "invalid_request", "missing :method or :path");
+        return;
+    }
+    struct flt_str rest = {NULL, 0};
+    const struct ctr_contract *c = ctr_set_find_provider(set, h->path.p, h->path.len, &rest);
+    if (!c) {
+        h2s_refuse(h, 404, "unknown_provider", "no contract for this provider");
+        return;
+    }
+    h->contract = c;
+    struct ctr_request req;
+    memset(&req, 0, sizeof(req));
+    req.method = h->method;
+    req.path = rest;
+    req.headers = h->hdr;
+    req.nheaders = h->nhdr;
+    if (h->dc && h->dc->caller[0]) {
+        req.caller.p = h->dc->caller;
+        req.caller.len = strlen(h->dc->caller);
+    } else {
+        const char *ch = set->config.caller_header ? set->config.caller_header : "privgate-caller";
+        size_t chl = strlen(ch);
+        for (size_t i = 0; i < h->nhdr; i++) {
+            if (h->hdr[i].name.len == chl && memcmp(h->hdr[i].name.p, ch, chl) == 0) {
+                req.caller = h->hdr[i].value;
+                break;
+            }
+        }
+    }
+    struct ctr_decision *d = h->d;
+    ctr_decide(&set->config, c, &req, d);
+    if (d->status != 0) {
+        h2s_refuse(h, d->status, d->error ? d->error : "invalid_request", d->message);
+        return;
+    }
+    h->decided = true;
+    if (d->body_kind == CTR_BODY_FIELDS) {
+        uint32_t depth = set->config.limits.max_depth ? set->config.limits.max_depth : 64;
+        if (!h->body || h->body_depth != depth) {
+            if (h->body) flt_body_del(h->body);
+            h->body = flt_body_new(depth);
+            h->body_depth = depth;
+            if (!h->body) {
+                px__h2s_fail(h, 500, "internal_error", "out of memory");
+                return;
+            }
+        }
+        flt_body_reset(h->body, &d->body, body_sink, h, &d->report);
+        h->buffer_all = d->body.reject_unlisted;
+    } else if (d->body_kind == CTR_BODY_NONE) {
+        h->buffer_all = true; /* nothing leaves before we know there is no body */
+    }
+    px__up_attach(h);
+}
+
+static void h2s_req_end(struct px_h2s *h)
+{
+    h->req_end = true;
+    if (h->finished || !h->decided) return;
+    if (h->d->body_kind == CTR_BODY_FIELDS && h->body_seen) {
+        int rv = flt_body_finish(h->body);
+        if (rv < 0) {
+            h2s_body_fail(h, rv);
+            return;
+        }
+    }
+    h->req.eof = true;
+    h->req_done = true;
+    h2s_credit_req(h);
+    h2s_req_ready(h);
+}
+
+/* ----------------------------------------------------- session callbacks */
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    struct px_down *dc = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    struct px_worker *w = dc->base.w;
+    if (!w->set) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    struct px_h2s *h = px__h2s_get(w);
+    if (!h) {
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
+    h->dc = dc;
+    h->id = f->hd.stream_id;
+    h->set = ctr_set_ref(w->set);
+    h->down_open = true;
+    h->dnext = dc->streams;
+    if (dc->streams) dc->streams->dprev = h;
+    dc->streams = h;
+    px__request_id(w, h->rid);
+    nghttp2_session_set_stream_user_data(s, h->id, h);
+    return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *name,
+                     nghttp2_rcbuf *value, uint8_t flags, void *ud)
+{
+    (void)flags;
+    (void)ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* trailers are not forwarded */
+    struct px_h2s *h = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!h || h->head_err) return 0;
+    struct flt_str n = rcstr(name), v = rcstr(value);
+    /* RFC 9113 6.5.2: entry size = name + value + 32 */
+    h->header_bytes += n.len + v.len + 32;
+    uint64_t max = h->set->config.limits.max_header_bytes;
+    if (max && h->header_bytes > max) {
+        h->head_err = 431;
+        return 0;
+    }
+    if (n.len > 0 && n.p[0] == ':') {
+        struct flt_str *dst = NULL;
+        if (streq(n.p, n.len, ":method"))
+            dst = &h->method;
+        else if (streq(n.p, n.len, ":path"))
+            dst = &h->path;
+        if (dst) {
+            nghttp2_rcbuf_incref(value);
+            h->rc[h->nrc++] = value;
+            *dst = v;
+        }
+        return 0;
+    }
+    if (h->nhdr >= PX_MAX_HEADERS) {
+        h->head_err = 431;
+        return 0;
+    }
+    nghttp2_rcbuf_incref(name);
+    nghttp2_rcbuf_incref(value);
+    h->rc[h->nrc++] = name;
+    h->rc[h->nrc++] = value;
+    h->hdr[h->nhdr].name = n;
+    h->hdr[h->nhdr].value = v;
+    h->nhdr++;
+    return 0;
+}
+
+static void discard(nghttp2_session *s, int32_t id, size_t len)
+{
+    if (nghttp2_session_consume(s, id, len) != 0) nghttp2_session_consume_connection(s, len);
+}
+
+static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                   void *ud)
+{
+    (void)flags;
+    struct px_down *dc = ud;
+    struct px_h2s *h = nghttp2_session_get_stream_user_data(s, id);
+    px__sess_dirty(&dc->base);
+    if (!h || h->finished || !h->decided) {
+        discard(s, id, len);
+        return 0;
+    }
+    h->bytes_in += len;
+    if (len == 0) return 0;
+    h->body_seen = true;
+    switch (h->d->body_kind) {
+    case CTR_BODY_FIELDS: {
+        if (h->d->body.media == FLT_MEDIA_NONE) {
+            discard(s, id, len);
+            char msg[128];
+            snprintf(msg, sizeof(msg), "body without content-type: %s",
+                     flt_strerror(FLT_E_MEDIA_TYPE));
+            h2s_refuse(h, ctr_status_for(FLT_E_MEDIA_TYPE), flt_errcode(FLT_E_MEDIA_TYPE), msg);
+            return 0;
+        }
+        int rv = flt_body_feed(h->body, (const char *)data, len);
+        if (rv < 0) {
+            discard(s, id, len);
+            h2s_body_fail(h, rv);
+            return 0;
+        }
+        break;
+    }
+    case CTR_BODY_OPAQUE: {
+        uint64_t max = h->set->config.limits.max_body;
+        if (max && h->req.total + len > max) {
+            discard(s, id, len);
+            h2s_body_fail(h, FLT_E_TOO_LARGE);
+            return 0;
+        }
+        px__pipe_write(h->w, &h->req, (const char *)data, len);
+        break;
+    }
+    default:
+        discard(s, id, len);
+        h2s_body_fail(h, FLT_E_BODY_NOT_ALLOWED);
+        return 0;
+    }
+    h->req.unconsumed += len;
+    h2s_credit_req(h);
+    if (h->req.bytes > 0) h2s_req_ready(h);
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    (void)ud;
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+    struct px_h2s *h = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!h) return 0;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) h2s_head_done(h);
+    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) h2s_req_end(h);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
+{
+    (void)code;
+    (void)ud;
+    struct px_h2s *h = nghttp2_session_get_stream_user_data(s, id);
+    if (!h) return 0;
+    nghttp2_session_set_stream_user_data(s, id, NULL);
+    h2s_down_closed(h);
+    return 0;
+}
+
+nghttp2_session_callbacks *px__down_callbacks(void)
+{
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0) return NULL;
+    nghttp2_session_callbacks_set_send_callback(cb, px_h2_send_cb);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback2(cb, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    return cb;
+}
+
+/* ------------------------------------------------------------ connection */
+
+static void down_unref(struct px_down *dc)
+{
+    if (--dc->handles == 0) free(dc);
+}
+
+static void down_free(struct px_conn *c)
+{
+    down_unref(c->ud);
+}
+
+static void idle_closed(uv_handle_t *h)
+{
+    down_unref(h->data);
+}
+
+/* idle_timeout (SPEC 3): a connection without open streams and without
+ * reads for that long is sent GOAWAY and closed. */
+static void idle_cb(uv_timer_t *t)
+{
+    struct px_down *dc = t->data;
+    if (dc->base.dead) return;
+    uint64_t ms = dc->base.w->set->config.limits.idle_timeout_ms;
+    uint64_t idle_for = uv_now(t->loop) - dc->last_active;
+    if (dc->streams || idle_for < ms) {
+        uv_timer_start(t, idle_cb, dc->streams ? ms : ms - idle_for, 0);
+        return;
+    }
+    if (dc->goaway) {
+        px__down_kill(dc);
+        return;
+    }
+    px__down_goaway(dc);
+    uv_timer_start(t, idle_cb, 1000, 0); /* then close even if the peer stays */
+}
+
+void px__down_kill(struct px_down *dc)
+{
+    if (dc->base.dead) return;
+    dc->base.dead = true;
+    struct px_worker *w = dc->base.w;
+    px__sess_undirty(&dc->base);
+    while (dc->streams)
+        h2s_down_closed(dc->streams);
+    if (dc->base.s) {
+        nghttp2_session_del(dc->base.s);
+        dc->base.s = NULL;
+    }
+    if (dc->prev)
+        dc->prev->next = dc->next;
+    else
+        w->downs = dc->next;
+    if (dc->next) dc->next->prev = dc->prev;
+    dc->prev = dc->next = NULL;
+    uv_timer_stop(&dc->idle);
+    uv_close((uv_handle_t *)&dc->idle, idle_closed);
+    px_conn_close(&dc->base.conn);
+    if (w->draining) px__worker_poke(w); /* the last connection may be gone */
+}
+
+void px__down_goaway(struct px_down *dc)
+{
+    if (dc->goaway || dc->base.dead || !dc->base.s) return;
+    dc->goaway = true;
+    nghttp2_submit_goaway(dc->base.s, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(dc->base.s), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+    px__sess_dirty(&dc->base);
+}
+
+static void peer_cn(struct px_down *dc)
+{
+    SSL *ssl = dc->base.conn.ssl;
+    if (!ssl) return;
+    X509 *x = SSL_get0_peer_certificate(ssl);
+    if (!x || SSL_get_verify_result(ssl) != X509_V_OK) return;
+    X509_NAME *nm = X509_get_subject_name(x);
+    int n = X509_NAME_get_text_by_NID(nm, NID_commonName, dc->caller, (int)sizeof(dc->caller));
+    if (n <= 0) dc->caller[0] = '\0';
+}
+
+static void dc_on_ready(struct px_conn *c, const char *err)
+{
+    struct px_down *dc = c->ud;
+    if (err) {
+        px__down_kill(dc);
+        return;
+    }
+    if (c->ssl) {
+        const char *p;
+        unsigned n;
+        px_conn_alpn(c, &p, &n);
+        if (n != 2 || memcmp(p, "h2", 2) != 0) {
+            px__down_kill(dc); /* HTTP/1.1 over TLS: not in this increment */
+            return;
+        }
+        peer_cn(dc);
+    }
+    const struct ctr_limits *lim = &dc->base.w->set->config.limits;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+         lim->max_streams_per_connection ? lim->max_streams_per_connection : 128},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, PX_DOWN_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+         (uint32_t)(lim->max_header_bytes ? lim->max_header_bytes : 65536)},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
+    };
+    nghttp2_submit_settings(dc->base.s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    nghttp2_session_set_local_window_size(dc->base.s, NGHTTP2_FLAG_NONE, 0, PX_CONN_WINDOW);
+    if (dc->base.w->draining) px__down_goaway(dc);
+    px__sess_dirty(&dc->base);
+}
+
+static void dc_on_read(struct px_conn *c, const char *p, size_t n)
+{
+    struct px_down *dc = c->ud;
+    if (dc->base.dead || !dc->base.s) return;
+    dc->last_active = uv_now(&dc->base.w->loop);
+    ssize_t r = nghttp2_session_mem_recv(dc->base.s, (const uint8_t *)p, n);
+    if (r < 0) {
+        /* protocol error: send GOAWAY, then close (px_h2_flush reports it) */
+        nghttp2_session_terminate_session(dc->base.s, NGHTTP2_PROTOCOL_ERROR);
+        px__sess_dirty(&dc->base);
+        return;
+    }
+    px__sess_dirty(&dc->base);
+}
+
+static void dc_on_eof(struct px_conn *c, const char *err)
+{
+    (void)err;
+    px__down_kill(c->ud);
+}
+
+static void dc_on_writable(struct px_conn *c)
+{
+    struct px_down *dc = c->ud;
+    px__sess_dirty(&dc->base);
+}
+
+static const struct px_conn_ops down_ops = {dc_on_ready, dc_on_read, dc_on_eof, dc_on_writable,
+                                            down_free};
+
+void px__down_accept(struct px_worker *w, uv_stream_t *server, SSL_CTX *ctx)
+{
+    struct px_down *dc = calloc(1, sizeof(*dc));
+    if (!dc) return;
+    dc->base.w = w;
+    if (px_conn_init(&w->loop, &dc->base.conn, &down_ops, dc) != 0) {
+        free(dc);
+        return;
+    }
+    dc->handles = 2;
+    uv_timer_init(&w->loop, &dc->idle);
+    dc->idle.data = dc;
+    dc->last_active = uv_now(&w->loop);
+    if (nghttp2_session_server_new2(&dc->base.s, w->gw->down_cbs, dc, w->gw->down_opt) != 0) {
+        dc->base.dead = true;
+        uv_close((uv_handle_t *)&dc->idle, idle_closed);
+        px_conn_close(&dc->base.conn);
+        return;
+    }
+    uint64_t ims = w->set->config.limits.idle_timeout_ms;
+    if (ims) uv_timer_start(&dc->idle, idle_cb, ims, 0);
+    dc->next = w->downs;
+    if (w->downs) w->downs->prev = dc;
+    w->downs = dc;
+    if (px_conn_accept(&dc->base.conn, server, ctx) != 0) px__down_kill(dc);
+}

@@ -1,0 +1,592 @@
+/*
+ * privgate proxy: TCP + TLS transport (see net.h).
+ *
+ * Reads land in a per-thread buffer and are handed on synchronously, so a
+ * connection owns no read buffer. TLS runs over memory BIOs: ciphertext
+ * read from the socket is written to rbio, plaintext comes out of
+ * SSL_read; SSL_write produces records in wbio that are moved to |out|.
+ * ERR_clear_error() precedes every SSL_* I/O call and SSL_get_error() is
+ * translated on the spot (STYLE 4).
+ */
+#include "proxy/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#define PX_READ_BUF (64u * 1024u)
+/* TLS: room kept free per SSL_write for record overhead. */
+#define PX_TLS_SLACK 1024u
+#define PX_TLS_CHUNK 16384u
+
+static _Thread_local char rbuf[PX_READ_BUF];
+static _Thread_local char pbuf[PX_READ_BUF];
+
+static void conn_closed(uv_handle_t *h)
+{
+    struct px_conn *c = h->data;
+    if (c->ssl) SSL_free(c->ssl);
+    c->ssl = NULL;
+    free(c->out);
+    c->out = NULL;
+    free(c->pt);
+    c->pt = NULL;
+    if (c->ops->on_close) c->ops->on_close(c);
+}
+
+int px_conn_init(uv_loop_t *loop, struct px_conn *c, const struct px_conn_ops *ops, void *ud)
+{
+    memset(c, 0, sizeof(*c));
+    c->ops = ops;
+    c->ud = ud;
+    c->out = malloc(PX_CONN_OUT_CAP);
+    if (!c->out) return UV_ENOMEM;
+    int rv = uv_tcp_init(loop, &c->tcp);
+    if (rv != 0) {
+        free(c->out);
+        c->out = NULL;
+        return rv;
+    }
+    c->tcp.data = c;
+    return 0;
+}
+
+void px_conn_close(struct px_conn *c)
+{
+    if (c->closing) return;
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void conn_fail(struct px_conn *c, const char *err)
+{
+    if (c->closing || c->eof_sent) return;
+    c->eof_sent = true;
+    c->ops->on_eof(c, err);
+}
+
+/* Moves TLS records from wbio into |out|. */
+static void tls_drain(struct px_conn *c)
+{
+    while (c->len < PX_CONN_OUT_CAP) {
+        int n = BIO_read(c->wbio, c->out + c->len, (int)(PX_CONN_OUT_CAP - c->len));
+        if (n <= 0) break;
+        c->len += (size_t)n;
+    }
+}
+
+static void write_done(uv_write_t *req, int status)
+{
+    struct px_conn *c = req->data;
+    if (c->closing) return;
+    if (status < 0) {
+        conn_fail(c, uv_strerror(status));
+        return;
+    }
+    memmove(c->out, c->out + c->fly, c->len - c->fly);
+    c->len -= c->fly;
+    c->fly = 0;
+    if (c->ssl) tls_drain(c);
+    if (c->ops->on_writable) c->ops->on_writable(c);
+    px_conn_kick(c);
+}
+
+/* Seals the staged plaintext into TLS records in |out|. False when |out|
+ * has no room for them yet (wait for the write in flight). */
+static bool tls_seal(struct px_conn *c)
+{
+    if (c->ptlen == 0) return true;
+    tls_drain(c);
+    if (BIO_ctrl_pending(c->wbio) > 0 || PX_CONN_OUT_CAP - c->len < c->ptlen + PX_TLS_SLACK)
+        return false;
+    size_t off = 0;
+    while (off < c->ptlen) {
+        ERR_clear_error();
+        int w = SSL_write(c->ssl, c->pt + off, (int)(c->ptlen - off));
+        if (w <= 0) {
+            conn_fail(c, "tls");
+            c->ptlen = 0;
+            return false;
+        }
+        off += (size_t)w;
+    }
+    c->ptlen = 0;
+    tls_drain(c);
+    return true;
+}
+
+void px_conn_kick(struct px_conn *c)
+{
+    if (c->closing) return;
+    if (c->ssl && c->ready) tls_seal(c);
+    if (c->fly > 0 || c->len == 0) return;
+    uv_buf_t b = uv_buf_init(c->out, (unsigned)c->len);
+    c->fly = c->len;
+    c->wreq.data = c;
+    int rv = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_done);
+    if (rv != 0) {
+        c->fly = 0;
+        conn_fail(c, uv_strerror(rv));
+    }
+}
+
+bool px_conn_busy(const struct px_conn *c)
+{
+    return c->len > 0 || c->ptlen > 0;
+}
+
+size_t px_conn_write(struct px_conn *c, const char *p, size_t n)
+{
+    if (c->closing) return 0;
+    if (!c->ssl) {
+        size_t room = PX_CONN_OUT_CAP - c->len;
+        if (n > room) n = room;
+        memcpy(c->out + c->len, p, n);
+        c->len += n;
+        return n;
+    }
+    size_t done = 0;
+    while (done < n) {
+        if (c->ptlen == PX_TLS_CHUNK && !tls_seal(c)) break;
+        size_t k = n - done;
+        if (k > PX_TLS_CHUNK - c->ptlen) k = PX_TLS_CHUNK - c->ptlen;
+        memcpy(c->pt + c->ptlen, p + done, k);
+        c->ptlen += k;
+        done += k;
+    }
+    return done;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(rbuf, sizeof(rbuf));
+}
+
+static void tls_ready_check(struct px_conn *c)
+{
+    c->ready = true;
+    c->ops->on_ready(c, NULL);
+}
+
+static void tls_in(struct px_conn *c, const char *p, size_t n)
+{
+    if (BIO_write(c->rbio, p, (int)n) != (int)n) {
+        conn_fail(c, "tls");
+        return;
+    }
+    if (!c->ready) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(c->ssl);
+        tls_drain(c);
+        px_conn_kick(c);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+            c->ready = false;
+            c->eof_sent = true;
+            c->ops->on_ready(c, "tls");
+            return;
+        }
+        tls_ready_check(c);
+        if (c->closing) return;
+    }
+    /* read every record the BIO holds: ciphertext comes in at most one
+     * socket read (64 KiB) at a time, so this is bounded; stopping early
+     * would leave records no new socket event will wake up (a peer that
+     * sends one small record per frame can put hundreds in one read) */
+    while (!c->closing) {
+        ERR_clear_error();
+        int r = SSL_read(c->ssl, pbuf, (int)sizeof(pbuf));
+        if (r <= 0) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_ZERO_RETURN)
+                conn_fail(c, NULL);
+            else if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+                conn_fail(c, "tls");
+            break;
+        }
+        c->ops->on_read(c, pbuf, (size_t)r);
+    }
+    if (!c->closing) {
+        tls_drain(c);
+        px_conn_kick(c);
+    }
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct px_conn *c = s->data;
+    if (c->closing) return;
+    if (nread < 0) {
+        if (!c->ready && c->ssl) {
+            c->eof_sent = true;
+            c->ops->on_ready(c, "tls");
+            return;
+        }
+        conn_fail(c, nread == UV_EOF ? NULL : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0) return;
+    if (c->ssl)
+        tls_in(c, buf->base, (size_t)nread);
+    else
+        c->ops->on_read(c, buf->base, (size_t)nread);
+}
+
+static int start_reading(struct px_conn *c)
+{
+    c->reading = true;
+    return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+}
+
+static int tls_setup(struct px_conn *c, SSL_CTX *ctx)
+{
+    c->ssl = SSL_new(ctx);
+    if (!c->ssl) return UV_ENOMEM;
+    c->rbio = BIO_new(BIO_s_mem());
+    c->wbio = BIO_new(BIO_s_mem());
+    if (!c->rbio || !c->wbio) {
+        BIO_free(c->rbio);
+        BIO_free(c->wbio);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        return UV_ENOMEM;
+    }
+    BIO_set_mem_eof_return(c->rbio, -1);
+    c->pt = malloc(PX_TLS_CHUNK);
+    if (!c->pt) {
+        BIO_free(c->rbio);
+        BIO_free(c->wbio);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        return UV_ENOMEM;
+    }
+    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE);
+    return 0;
+}
+
+int px_conn_accept(struct px_conn *c, uv_stream_t *server, SSL_CTX *ctx)
+{
+    int rv = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (rv != 0) return rv;
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (ctx) {
+        rv = tls_setup(c, ctx);
+        if (rv != 0) return rv;
+        SSL_set_accept_state(c->ssl);
+    }
+    rv = start_reading(c);
+    if (rv != 0) return rv;
+    if (!ctx) {
+        c->ready = true;
+        c->ops->on_ready(c, NULL);
+    }
+    return 0;
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    struct px_conn *c = req->data;
+    if (c->closing) return;
+    if (status < 0) {
+        c->eof_sent = true;
+        c->ops->on_ready(c, "connect");
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (start_reading(c) != 0) {
+        c->eof_sent = true;
+        c->ops->on_ready(c, "connect");
+        return;
+    }
+    if (!c->ssl) {
+        c->ready = true;
+        c->ops->on_ready(c, NULL);
+        return;
+    }
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    (void)r;
+    tls_drain(c);
+    px_conn_kick(c);
+}
+
+int px_conn_connect(struct px_conn *c, const struct sockaddr *addr, SSL_CTX *ctx, const char *sni,
+                    const char *verify_name)
+{
+    if (ctx) {
+        int rv = tls_setup(c, ctx);
+        if (rv != 0) return rv;
+        SSL_set_connect_state(c->ssl);
+        unsigned char ip[16];
+        bool is_ip = sni && (inet_pton(AF_INET, sni, ip) == 1 || inet_pton(AF_INET6, sni, ip) == 1);
+        if (sni && !is_ip) SSL_set_tlsext_host_name(c->ssl, sni);
+        if (verify_name) {
+            bool vip = inet_pton(AF_INET, verify_name, ip) == 1 ||
+                       inet_pton(AF_INET6, verify_name, ip) == 1;
+            if (vip) {
+                X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+                X509_VERIFY_PARAM_set1_ip_asc(vp, verify_name);
+            } else {
+                SSL_set1_host(c->ssl, verify_name);
+            }
+        }
+    }
+    c->creq.data = c;
+    return uv_tcp_connect(&c->creq, &c->tcp, addr, connect_cb);
+}
+
+void px_conn_alpn(const struct px_conn *c, const char **p, unsigned *len)
+{
+    const unsigned char *d = NULL;
+    unsigned n = 0;
+    if (c->ssl) SSL_get0_alpn_selected(c->ssl, &d, &n);
+    *p = d ? (const char *)d : "";
+    *len = d ? n : 0;
+}
+
+/* ------------------------------------------------------------------ TLS */
+
+static void ssl_err(char *err, size_t errlen, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256] = "";
+    if (e) ERR_error_string_n(e, buf, sizeof(buf));
+    snprintf(err, errlen, "%s%s%s", what, buf[0] ? ": " : "", buf);
+    ERR_clear_error();
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    for (unsigned i = 0; i < inlen;) {
+        unsigned l = in[i];
+        if (i + 1 + l > inlen) break;
+        if (l == 2 && memcmp(in + i + 1, "h2", 2) == 0) {
+            *out = in + i + 1;
+            *outlen = 2;
+            return SSL_TLSEXT_ERR_OK;
+        }
+        i += 1 + l;
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+static SSL_CTX *server_ctx_base(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    return ctx;
+}
+
+SSL_CTX *px_tls_server_ctx(const char *cert, const char *key, const char *client_ca, char *err,
+                           size_t errlen)
+{
+    ERR_clear_error();
+    SSL_CTX *ctx = server_ctx_base();
+    if (!ctx) {
+        ssl_err(err, errlen, "cannot create TLS context");
+        return NULL;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        char what[512];
+        snprintf(what, sizeof(what), "%s: cannot load certificate", cert);
+        ssl_err(err, errlen, what);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        char what[512];
+        snprintf(what, sizeof(what), "%s: cannot load private key", key);
+        ssl_err(err, errlen, what);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (client_ca) {
+        if (SSL_CTX_load_verify_locations(ctx, client_ca, NULL) != 1) {
+            char what[512];
+            snprintf(what, sizeof(what), "%s: cannot load client CA", client_ca);
+            ssl_err(err, errlen, what);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    return ctx;
+}
+
+SSL_CTX *px_tls_server_ctx_selfsigned(const char *cert_out, char *err, size_t errlen)
+{
+    ERR_clear_error();
+    SSL_CTX *ctx = server_ctx_base();
+    EVP_PKEY *pkey = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    if (!ctx || !pkey || !x) goto fail;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(time(NULL) & 0x7fffffff));
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 30);
+    X509_set_pubkey(x, pkey);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1,
+                               0);
+    X509_set_issuer_name(x, name);
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    const char *exts[][2] = {
+        {"subjectAltName", "DNS:localhost,IP:127.0.0.1"},
+        {"basicConstraints", "critical,CA:TRUE"},
+        {"keyUsage", "critical,digitalSignature,keyCertSign"},
+        {"extendedKeyUsage", "serverAuth"},
+    };
+    for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+        X509_EXTENSION *e = X509V3_EXT_conf(NULL, &v3, exts[i][0], exts[i][1]);
+        if (!e) goto fail;
+        X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+    }
+    if (!X509_sign(x, pkey, EVP_sha256())) goto fail;
+    if (SSL_CTX_use_certificate(ctx, x) != 1 || SSL_CTX_use_PrivateKey(ctx, pkey) != 1) goto fail;
+    if (cert_out) {
+        FILE *f = fopen(cert_out, "w");
+        if (!f) {
+            snprintf(err, errlen, "%s: %s", cert_out, strerror(errno));
+            X509_free(x);
+            EVP_PKEY_free(pkey);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        PEM_write_X509(f, x);
+        fclose(f);
+    }
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    return ctx;
+fail:
+    ssl_err(err, errlen, "cannot create a self-signed certificate");
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+SSL_CTX *px_tls_client_ctx(const char *ca, char *err, size_t errlen)
+{
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        ssl_err(err, errlen, "cannot create TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    int ok =
+        ca ? SSL_CTX_load_verify_locations(ctx, ca, NULL) : SSL_CTX_set_default_verify_paths(ctx);
+    if (ok != 1) {
+        char what[512];
+        snprintf(what, sizeof(what), "%s: cannot load CA certificates", ca ? ca : "system store");
+        ssl_err(err, errlen, what);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    static const unsigned char alpn[] = {2, 'h', '2'};
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn));
+    return ctx;
+}
+
+/* --------------------------------------------------------------- HTTP/2 */
+
+ssize_t px_h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud)
+{
+    (void)s;
+    (void)flags;
+    struct px_conn *c = ud; /* owner structs start with their px_conn */
+    if (c->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    size_t n = px_conn_write(c, (const char *)data, len);
+    if (n == 0) return NGHTTP2_ERR_WOULDBLOCK;
+    return (ssize_t)n;
+}
+
+int px_h2_flush(nghttp2_session *s, struct px_conn *c)
+{
+    if (c->closing) return -1;
+    if (nghttp2_session_send(s) != 0) return -1;
+    px_conn_kick(c);
+    if (!nghttp2_session_want_read(s) && !nghttp2_session_want_write(s) && !px_conn_busy(c))
+        return -1;
+    return 0;
+}
+
+int px_listen_socket(const char *host, uint16_t port, bool reuseport, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(port);
+        sl = sizeof(*a4);
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(port);
+        sl = sizeof(*a6);
+    } else if (strcmp(host, "localhost") == 0) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(port);
+        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sl = sizeof(*a4);
+    } else {
+        snprintf(err, errlen, "%s: not a numeric address", host);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", host, (unsigned)port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, 511) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", host, (unsigned)port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+uint16_t px_socket_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return 0;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}

@@ -1,0 +1,120 @@
+/*
+ * privgate proxy: the transport layer shared by the gateway and the demo
+ * partner. A px_conn is one TCP connection, optionally wrapped in TLS
+ * (OpenSSL 3 with memory BIOs), that carries opaque plaintext both ways.
+ * The HTTP/2 sessions on top of it do no I/O themselves: they are fed the
+ * plaintext read here and their output is written here (STYLE 1).
+ *
+ * Ownership: the px_conn is storage of its owner (embedded in the owner's
+ * struct); it must not move or be freed before ops->on_close has been
+ * called. Every callback runs on the loop's thread.
+ */
+#ifndef PRIVGATE_PROXY_NET_H
+#define PRIVGATE_PROXY_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+#include <uv.h>
+
+/* Pending output per connection (plaintext for cleartext, records for TLS). */
+#define PX_CONN_OUT_CAP (128u * 1024u)
+
+struct px_conn;
+
+struct px_conn_ops {
+    /* Connection ready: connected (client) and TLS handshake done. |err| is
+     * NULL on success, else one of "connect", "tls", "alpn" (short, static).
+     * On failure the owner calls px_conn_close. */
+    void (*on_ready)(struct px_conn *c, const char *err);
+    /* Plaintext bytes read; |p| valid during the call only. */
+    void (*on_read)(struct px_conn *c, const char *p, size_t n);
+    /* Peer closed or a read/write error: the owner calls px_conn_close. */
+    void (*on_eof)(struct px_conn *c, const char *err);
+    /* A write completed: room for more output. */
+    void (*on_writable)(struct px_conn *c);
+    /* The handles are closed: the owner may free its storage. */
+    void (*on_close)(struct px_conn *c);
+};
+
+struct px_conn {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    const struct px_conn_ops *ops;
+    void *ud;
+    SSL *ssl;   /* NULL for cleartext */
+    BIO *rbio;  /* ciphertext in (owned by ssl) */
+    BIO *wbio;  /* ciphertext out (owned by ssl) */
+    bool ready; /* connected and handshaken */
+    bool closing;
+    bool reading;
+    bool eof_sent;
+    /* out[0, fly) is being written by uv_write; out[fly, len) waits.
+     * Invariant: fly <= len <= PX_CONN_OUT_CAP. */
+    char *out;
+    size_t len, fly;
+    /* TLS: plaintext staged until px_conn_kick seals it into one record
+     * (one record per flush instead of one per HTTP/2 frame) */
+    char *pt;
+    size_t ptlen;
+};
+
+/* Initialises |c| on |loop|. Returns 0 or a libuv error. */
+int px_conn_init(uv_loop_t *loop, struct px_conn *c, const struct px_conn_ops *ops, void *ud);
+/* Accepts a pending connection of |server| into |c| (after px_conn_init).
+ * With |ctx| non-NULL a TLS server handshake follows; on_ready is called
+ * when it is done. Returns 0 or a libuv error (then px_conn_close). */
+int px_conn_accept(struct px_conn *c, uv_stream_t *server, SSL_CTX *ctx);
+/* Connects to |addr|. With |ctx| non-NULL, TLS with SNI |sni| (may be
+ * NULL for an address), host name verification against |verify_name|
+ * when non-NULL, ALPN h2. on_ready reports the result. */
+int px_conn_connect(struct px_conn *c, const struct sockaddr *addr, SSL_CTX *ctx, const char *sni,
+                    const char *verify_name);
+/* Queues plaintext; returns how many bytes were accepted (0 when the
+ * output buffer is full: wait for on_writable). Call px_conn_kick after:
+ * with TLS, queued plaintext is sealed into records there. */
+size_t px_conn_write(struct px_conn *c, const char *p, size_t n);
+/* Starts writing what is queued if no write is in flight. */
+void px_conn_kick(struct px_conn *c);
+/* Whether output is queued or in flight. */
+bool px_conn_busy(const struct px_conn *c);
+/* Closes (idempotent); on_close follows. */
+void px_conn_close(struct px_conn *c);
+/* The negotiated ALPN protocol, "" when none. */
+void px_conn_alpn(const struct px_conn *c, const char **p, unsigned *len);
+
+/* ------------------------------------------------------------------ TLS */
+
+/* Server context from PEM files, ALPN h2 (then http/1.1 when |h1|).
+ * |client_ca| non-NULL requires client certificates. NULL with |err|. */
+SSL_CTX *px_tls_server_ctx(const char *cert, const char *key, const char *client_ca, char *err,
+                           size_t errlen);
+/* Server context with a fresh self-signed certificate for localhost and
+ * 127.0.0.1; the certificate is written as PEM to |cert_out| if non-NULL. */
+SSL_CTX *px_tls_server_ctx_selfsigned(const char *cert_out, char *err, size_t errlen);
+/* Client context: verification on, trust |ca| (PEM file) or the system
+ * store when NULL; ALPN h2. */
+SSL_CTX *px_tls_client_ctx(const char *ca, char *err, size_t errlen);
+
+/* --------------------------------------------------------------- HTTP/2 */
+
+/* nghttp2 send callback writing into the px_conn given as user data's
+ * first member: every session owner struct starts with its px_conn. */
+ssize_t px_h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud);
+/* Runs nghttp2_session_send and starts the write. Returns 0, or -1 when
+ * the session failed or has nothing more to do (want_read and want_write
+ * both 0 and no output pending): the owner then closes. */
+int px_h2_flush(nghttp2_session *s, struct px_conn *c);
+
+/* Listening socket with SO_REUSEADDR (and SO_REUSEPORT when |reuseport|:
+ * one socket per worker), bound to |host|:|port| (numeric). Returns the
+ * fd, or -1 with |err| set. */
+int px_listen_socket(const char *host, uint16_t port, bool reuseport, char *err, size_t errlen);
+/* The port |fd| is bound to. */
+uint16_t px_socket_port(int fd);
+
+#endif

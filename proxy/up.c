@@ -1,0 +1,649 @@
+/*
+ * privgate proxy: the upstream side — a per-worker pool of HTTP/2 client
+ * connections to the providers (TLS with verification and ALPN h2, or
+ * cleartext h2c for `insecure: true` http:// upstreams), each carrying
+ * many streams.
+ *
+ * A connection is identified by scheme, host, port, SNI name and CA file:
+ * contracts that point at the same upstream share it, and a reloaded
+ * contract keeps using the connections of the one it replaces. A stream
+ * waits in |pending| while its connection connects; a connection that has
+ * received GOAWAY, or whose peer's MAX_CONCURRENT_STREAMS is reached, takes
+ * no new streams and a new one is opened.
+ */
+#include "proxy/gw.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void px__h2s_respond(struct px_h2s *h, bool end);
+void px__h2s_resp_data(struct px_h2s *h, const uint8_t *p, size_t n);
+void px__h2s_resp_end(struct px_h2s *h);
+
+static void list_remove(struct px_h2s **head, struct px_h2s *h)
+{
+    if (h->uprev)
+        h->uprev->unext = h->unext;
+    else
+        *head = h->unext;
+    if (h->unext) h->unext->uprev = h->uprev;
+    h->uprev = h->unext = NULL;
+}
+
+static void list_push(struct px_h2s **head, struct px_h2s *h)
+{
+    h->uprev = NULL;
+    h->unext = *head;
+    if (*head) (*head)->uprev = h;
+    *head = h;
+}
+
+static void idle_cb(uv_timer_t *t);
+
+/* An upstream connection without streams for idle_timeout is closed. */
+static void up_idle_check(struct px_up *u)
+{
+    if (u->base.dead || u->state == PX_UP_CONNECTING) return;
+    if (u->pending || u->active) {
+        uv_timer_stop(&u->ctimer);
+        return;
+    }
+    uint64_t ms = u->base.w->set ? u->base.w->set->config.limits.idle_timeout_ms : 0;
+    if (ms) uv_timer_start(&u->ctimer, idle_cb, ms, 0);
+}
+
+void px__up_detach(struct px_h2s *h)
+{
+    struct px_up *u = h->uc;
+    if (!u) return;
+    if (h->in_pending) {
+        list_remove(&u->pending, h);
+        h->in_pending = false;
+    } else if (h->in_active) {
+        list_remove(&u->active, h);
+        h->in_active = false;
+        u->nactive--;
+    }
+    h->uc = NULL;
+    up_idle_check(u);
+}
+
+/* ------------------------------------------------------------- lifetime */
+
+static void up_unref(struct px_up *u)
+{
+    if (--u->handles > 0) return;
+    free(u->key);
+    free(u->host);
+    free(u->sni);
+    free(u->ca);
+    free(u);
+}
+
+static void up_conn_closed(struct px_conn *c)
+{
+    up_unref(c->ud);
+}
+
+static void up_timer_closed(uv_handle_t *hd)
+{
+    up_unref(hd->data);
+}
+
+void px__up_kill(struct px_up *u, const char *why)
+{
+    if (u->base.dead) return;
+    u->base.dead = true;
+    u->state = PX_UP_DEAD;
+    u->why = why;
+    struct px_worker *w = u->base.w;
+    px__sess_undirty(&u->base);
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        w->ups = u->next;
+    if (u->next) u->next->prev = u->prev;
+    u->prev = u->next = NULL;
+    while (u->pending) {
+        struct px_h2s *h = u->pending;
+        px__up_detach(h);
+        px__h2s_up_gone(h, why);
+        px__h2s_maybe_release(h);
+    }
+    while (u->active) {
+        struct px_h2s *h = u->active;
+        px__up_detach(h);
+        h->up_open = false;
+        px__h2s_up_gone(h, strcmp(why, "protocol") == 0 ? why : "reset");
+        px__h2s_maybe_release(h);
+    }
+    if (u->base.s) {
+        nghttp2_session_del(u->base.s);
+        u->base.s = NULL;
+    }
+    if (u->gai_pending) uv_cancel((uv_req_t *)&u->gai);
+    uv_timer_stop(&u->ctimer);
+    uv_close((uv_handle_t *)&u->ctimer, up_timer_closed);
+    px_conn_close(&u->base.conn);
+}
+
+/* -------------------------------------------------------- session callbacks */
+
+static bool streq(const char *p, size_t n, const char *lit)
+{
+    size_t l = strlen(lit);
+    return n == l && memcmp(p, lit, l) == 0;
+}
+
+/* RFC 9110 7.6.1 / RFC 9113 8.2.2: connection-specific fields. */
+static bool hop_by_hop(const char *p, size_t n)
+{
+    return streq(p, n, "connection") || streq(p, n, "keep-alive") ||
+           streq(p, n, "proxy-connection") || streq(p, n, "transfer-encoding") ||
+           streq(p, n, "upgrade") || streq(p, n, "te") || streq(p, n, "privgate-request-id");
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *name,
+                     nghttp2_rcbuf *value, uint8_t flags, void *ud)
+{
+    (void)flags;
+    (void)ud;
+    if (f->hd.type != NGHTTP2_HEADERS) return 0;
+    struct px_h2s *h = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!h || h->responded || h->finished) return 0; /* trailers and late heads are dropped */
+    nghttp2_vec n = nghttp2_rcbuf_get_buf(name), v = nghttp2_rcbuf_get_buf(value);
+    const char *np = (const char *)n.base;
+    if (n.len > 0 && np[0] == ':') {
+        if (streq(np, n.len, ":status") && v.len == 3) {
+            memcpy(h->rstatus, v.base, 3);
+            h->rstatus[3] = '\0';
+            if (h->rstatus[0] == '1') {
+                /* interim response: forget what came with it */
+                for (size_t i = 0; i < h->nrrc; i++)
+                    nghttp2_rcbuf_decref(h->rrc[i]);
+                h->nrrc = 0;
+                h->nrnv = 0;
+                return 0;
+            }
+            h->rnv[0].name = (uint8_t *)":status";
+            h->rnv[0].namelen = 7;
+            h->rnv[0].value = (uint8_t *)h->rstatus;
+            h->rnv[0].valuelen = 3;
+            h->rnv[0].flags = NGHTTP2_NV_FLAG_NONE;
+            if (h->nrnv == 0) h->nrnv = 1;
+        }
+        return 0;
+    }
+    if (hop_by_hop(np, n.len)) return 0;
+    if (h->nrnv == 0) h->nrnv = 1; /* slot 0 is :status */
+    if (h->nrnv >= PX_MAX_HEADERS) {
+        h->rhead_bad = true;
+        return 0;
+    }
+    nghttp2_rcbuf_incref(name);
+    nghttp2_rcbuf_incref(value);
+    h->rrc[h->nrrc++] = name;
+    h->rrc[h->nrrc++] = value;
+    nghttp2_nv *nv = &h->rnv[h->nrnv++];
+    nv->name = n.base;
+    nv->namelen = n.len;
+    nv->value = v.base;
+    nv->valuelen = v.len;
+    nv->flags = NGHTTP2_NV_FLAG_NONE;
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    struct px_up *u = ud;
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+        if (u->state == PX_UP_READY) u->state = PX_UP_GOAWAY;
+        return 0;
+    }
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+    struct px_h2s *h = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!h) return 0;
+    bool end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    if (f->hd.type == NGHTTP2_HEADERS && !h->responded && !h->finished && h->rstatus[0] &&
+        h->rstatus[0] != '1') {
+        if (h->rhead_bad || h->nrnv == 0) {
+            nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_CANCEL);
+            px__h2s_up_gone(h, "protocol");
+            return 0;
+        }
+        if (end) h->up_end_seen = true;
+        px__h2s_respond(h, end);
+        return 0;
+    }
+    if (end) px__h2s_resp_end(h);
+    return 0;
+}
+
+static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                   void *ud)
+{
+    (void)flags;
+    struct px_up *u = ud;
+    struct px_h2s *h = nghttp2_session_get_stream_user_data(s, id);
+    px__sess_dirty(&u->base);
+    if (!h) {
+        if (nghttp2_session_consume(s, id, len) != 0) nghttp2_session_consume_connection(s, len);
+        return 0;
+    }
+    px__h2s_resp_data(h, data, len);
+    return 0;
+}
+
+/* RFC 9113 8.7: a stream refused by the provider (REFUSED_STREAM, or above
+ * the last stream id of its GOAWAY) was not processed, so it may be sent
+ * again — once, and only while no body byte left for the provider (the
+ * request pipe still holds the whole filtered body). */
+static bool retry_refused(struct px_h2s *h, uint32_t code)
+{
+    if (code != NGHTTP2_REFUSED_STREAM || h->retries > 0 || (h->req_sent > 0 && !h->replay_ok) ||
+        h->finished || h->responded || !h->down_open || !h->contract)
+        return false;
+    h->retries++;
+    if (h->replay.head) {
+        /* put the bytes already sent back in front of the request pipe */
+        h->replay.tail->next = h->req.head;
+        h->req.head = h->replay.head;
+        if (!h->req.tail) h->req.tail = h->replay.tail;
+        h->req.bytes += h->replay.bytes;
+        h->replay.head = h->replay.tail = NULL;
+        h->replay.bytes = h->replay.total = 0;
+    }
+    h->req_sent = 0;
+    h->up_submitted = false;
+    if (h->timer_on) {
+        uv_timer_stop(&h->timer);
+        h->timer_on = false;
+    }
+    return px__up_attach(h) == 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
+{
+    (void)ud;
+    struct px_h2s *h = nghttp2_session_get_stream_user_data(s, id);
+    if (!h) return 0;
+    nghttp2_session_set_stream_user_data(s, id, NULL);
+    if (!h->in_active || h->up_id != id || !h->uc || h->uc->base.s != s)
+        return 0; /* already handled (on_not_send), or retried on another connection */
+    h->up_open = false;
+    px__up_detach(h);
+    if (retry_refused(h, code)) return 0;
+    px__h2s_up_gone(h, "reset");
+    px__h2s_maybe_release(h);
+    return 0;
+}
+
+/* A request HEADERS that could not be sent (the connection received GOAWAY
+ * before it left) never opened a stream, so no stream-close callback
+ * follows: the request was not processed and is handled as refused. */
+static int on_not_send(nghttp2_session *s, const nghttp2_frame *f, int err, void *ud)
+{
+    (void)s;
+    (void)err;
+    struct px_up *u = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    struct px_h2s *h = u->active;
+    while (h && h->up_id != f->hd.stream_id)
+        h = h->unext;
+    if (!h) return 0;
+    h->up_open = false;
+    px__up_detach(h);
+    if (!retry_refused(h, NGHTTP2_REFUSED_STREAM)) {
+        px__h2s_up_gone(h, "reset");
+        px__h2s_maybe_release(h);
+    }
+    return 0;
+}
+
+/* Request body for the upstream, read from the request pipe. */
+static ssize_t req_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                        nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    (void)id;
+    (void)ud;
+    struct px_h2s *h = src->ptr;
+    size_t n = px__pipe_read(h->w, &h->req, buf, len);
+    h->req_sent += n;
+    if (h->replay_ok && n) {
+        if (h->replay.total + n <= PX_REPLAY_MAX) {
+            px__pipe_write(h->w, &h->replay, (const char *)buf, n);
+        } else {
+            px__pipe_clear(h->w, &h->replay);
+            h->replay_ok = false;
+        }
+    }
+    if (h->req.unconsumed && h->req.bytes < PX_PIPE_HIGH && h->dc && h->dc->base.s &&
+        h->down_open) {
+        nghttp2_session_consume(h->dc->base.s, h->id, (size_t)h->req.unconsumed);
+        h->req.unconsumed = 0;
+        px__sess_dirty(&h->dc->base);
+    }
+    if (h->req.bytes == 0 && h->req.eof) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return (ssize_t)n;
+    }
+    if (n == 0) return NGHTTP2_ERR_DEFERRED;
+    return (ssize_t)n;
+}
+
+static int on_error(nghttp2_session *s, int code, const char *msg, size_t len, void *ud)
+{
+    (void)s;
+    (void)ud;
+    if (getenv("PRIVGATE_DEBUG_H2"))
+        fprintf(stderr, "privgate: upstream h2 error %d: %.*s\n", code, (int)len, msg);
+    return 0;
+}
+
+static int on_invalid(nghttp2_session *s, const nghttp2_frame *f, int err, void *ud)
+{
+    (void)s;
+    (void)ud;
+    if (getenv("PRIVGATE_DEBUG_H2"))
+        fprintf(stderr, "privgate: upstream invalid frame type %d stream %d: %s\n", f->hd.type,
+                f->hd.stream_id, nghttp2_strerror(err));
+    return 0;
+}
+
+nghttp2_session_callbacks *px__up_callbacks(void)
+{
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0) return NULL;
+    nghttp2_session_callbacks_set_send_callback(cb, px_h2_send_cb);
+    nghttp2_session_callbacks_set_on_header_callback2(cb, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_error_callback2(cb, on_error);
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, on_not_send);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid);
+    return cb;
+}
+
+/* ------------------------------------------------------------ submitting */
+
+static bool hdr_is(const struct ctr_header *hd, const char *lit)
+{
+    return streq(hd->name.p, hd->name.len, lit);
+}
+
+int px__up_submit(struct px_h2s *h)
+{
+    struct px_up *u = h->uc;
+    struct ctr_decision *d = h->d;
+    nghttp2_nv nv[CTR_MAX_FWD_HEADERS + 5];
+    size_t n = 0;
+#define NV(nm, nl, vp, vl)                                                                         \
+    do {                                                                                           \
+        nv[n].name = (uint8_t *)(nm);                                                              \
+        nv[n].namelen = (nl);                                                                      \
+        nv[n].value = (uint8_t *)(vp);                                                             \
+        nv[n].valuelen = (vl);                                                                     \
+        nv[n].flags = NGHTTP2_NV_FLAG_NONE;                                                        \
+        n++;                                                                                       \
+    } while (0)
+    NV(":method", 7, d->method.p, d->method.len);
+    NV(":scheme", 7, u->tls ? "https" : "http", u->tls ? 5u : 4u);
+    NV(":authority", 10, u->authority, strlen(u->authority));
+    NV(":path", 5, d->path, d->path_len);
+    for (size_t i = 0; i < d->nfwd && n < CTR_MAX_FWD_HEADERS + 4; i++) {
+        const struct ctr_header *hd = &d->fwd[i];
+        if (hdr_is(hd, "content-length") || hdr_is(hd, "host") ||
+            (hd->name.len > 0 && hd->name.p[0] == ':'))
+            continue;
+        NV(hd->name.p, hd->name.len, hd->value.p, hd->value.len);
+    }
+    char clen[24];
+    if (h->req_done) {
+        /* the whole (filtered) body is known: SPEC 4.3 recomputes it */
+        int k = snprintf(clen, sizeof(clen), "%llu", (unsigned long long)h->req.total);
+        if (h->req.total > 0 || d->body_kind != CTR_BODY_NONE)
+            NV("content-length", 14, clen, (size_t)k);
+    }
+#undef NV
+    nghttp2_data_provider prd;
+    prd.source.ptr = h;
+    prd.read_callback = req_read;
+    bool nobody = h->req_done && h->req.total == 0;
+    int32_t id = nghttp2_submit_request(u->base.s, NULL, nv, n, nobody ? NULL : &prd, h);
+    if (id < 0) {
+        px__up_detach(h);
+        px__h2s_fail(h, 502, "upstream_unavailable", "cannot open a stream to the provider");
+        return -1;
+    }
+    list_remove(&u->pending, h);
+    h->in_pending = false;
+    list_push(&u->active, h);
+    h->in_active = true;
+    u->nactive++;
+    h->up_id = id;
+    h->up_open = true;
+    h->up_submitted = true;
+    px__sess_dirty(&u->base);
+    return 0;
+}
+
+/* --------------------------------------------------------------- connect */
+
+static void up_ready(struct px_conn *c, const char *err)
+{
+    struct px_up *u = c->ud;
+    if (u->base.dead) return;
+    uv_timer_stop(&u->ctimer);
+    if (!err && c->ssl) {
+        const char *p;
+        unsigned n;
+        px_conn_alpn(c, &p, &n);
+        if (n != 2 || memcmp(p, "h2", 2) != 0) err = "alpn";
+    }
+    if (err) {
+        px__up_kill(u, err);
+        return;
+    }
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, PX_UP_WINDOW},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
+    };
+    nghttp2_submit_settings(u->base.s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    nghttp2_session_set_local_window_size(u->base.s, NGHTTP2_FLAG_NONE, 0, PX_CONN_WINDOW);
+    u->state = PX_UP_READY;
+    up_idle_check(u);
+    struct px_h2s *h = u->pending;
+    while (h && u->state == PX_UP_READY) {
+        struct px_h2s *next = h->unext;
+        px__h2s_try_submit(h);
+        h = next;
+    }
+    px__sess_dirty(&u->base);
+}
+
+static void up_read(struct px_conn *c, const char *p, size_t n)
+{
+    struct px_up *u = c->ud;
+    if (u->base.dead || !u->base.s) return;
+    ssize_t r = nghttp2_session_mem_recv(u->base.s, (const uint8_t *)p, n);
+    if (r < 0) {
+        px__up_kill(u, "protocol");
+        return;
+    }
+    px__sess_dirty(&u->base);
+}
+
+static void up_eof(struct px_conn *c, const char *err)
+{
+    (void)err;
+    px__up_kill(c->ud, "connect");
+}
+
+static void up_writable(struct px_conn *c)
+{
+    struct px_up *u = c->ud;
+    px__sess_dirty(&u->base);
+}
+
+static const struct px_conn_ops up_ops = {up_ready, up_read, up_eof, up_writable, up_conn_closed};
+
+static void ctimer_cb(uv_timer_t *t)
+{
+    struct px_up *u = t->data;
+    px__up_kill(u, "timeout");
+}
+
+static void idle_cb(uv_timer_t *t)
+{
+    struct px_up *u = t->data;
+    if (u->pending || u->active) return;
+    px__up_kill(u, "connect"); /* no stream to fail */
+}
+
+static void up_connect_addr(struct px_up *u, const struct sockaddr *sa)
+{
+    char err[256];
+    SSL_CTX *ctx = NULL;
+    if (u->tls) {
+        ctx = px__client_ctx(u->base.w, u->ca, err, sizeof(err));
+        if (!ctx) {
+            fprintf(stderr, "privgate: upstream %s: %s\n", u->host, err);
+            px__up_kill(u, "tls");
+            return;
+        }
+    }
+    const char *name = u->sni ? u->sni : u->host;
+    if (px_conn_connect(&u->base.conn, sa, ctx, name, name) != 0) px__up_kill(u, "connect");
+}
+
+static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct px_up *u = req->data;
+    u->gai_pending = false;
+    if (status == UV_ECANCELED || u->base.dead) {
+        uv_freeaddrinfo(res);
+        return;
+    }
+    if (status < 0 || !res) {
+        uv_freeaddrinfo(res);
+        px__up_kill(u, "connect");
+        return;
+    }
+    up_connect_addr(u, res->ai_addr);
+    uv_freeaddrinfo(res);
+}
+
+static struct px_up *up_new(struct px_worker *w, const struct ctr_upstream *up, const char *key)
+{
+    struct px_up *u = calloc(1, sizeof(*u));
+    if (!u) return NULL;
+    u->base.w = w;
+    u->base.is_up = true;
+    u->key = strdup(key);
+    u->host = strdup(up->host);
+    u->sni = up->server_name ? strdup(up->server_name) : NULL;
+    u->ca = up->ca ? strdup(up->ca) : NULL;
+    u->tls = !(up->scheme && strcmp(up->scheme, "http") == 0);
+    u->port = up->port ? up->port : (u->tls ? 443 : 80);
+    bool v6 = strchr(up->host, ':') != NULL;
+    if ((u->tls && u->port == 443) || (!u->tls && u->port == 80))
+        snprintf(u->authority, sizeof(u->authority), v6 ? "[%s]" : "%s", up->host);
+    else
+        snprintf(u->authority, sizeof(u->authority), v6 ? "[%s]:%u" : "%s:%u", up->host,
+                 (unsigned)u->port);
+    if (!u->key || !u->host || px_conn_init(&w->loop, &u->base.conn, &up_ops, u) != 0) {
+        free(u->key);
+        free(u->host);
+        free(u->sni);
+        free(u->ca);
+        free(u);
+        return NULL;
+    }
+    u->handles = 2; /* tcp + ctimer */
+    uv_timer_init(&w->loop, &u->ctimer);
+    u->ctimer.data = u;
+    if (nghttp2_session_client_new2(&u->base.s, w->gw->up_cbs, u, w->gw->up_opt) != 0) {
+        u->base.dead = true;
+        uv_close((uv_handle_t *)&u->ctimer, up_timer_closed);
+        px_conn_close(&u->base.conn);
+        return NULL;
+    }
+    u->next = w->ups;
+    if (w->ups) w->ups->prev = u;
+    w->ups = u;
+    uint64_t cto = w->set->config.limits.upstream_connect_timeout_ms;
+    if (cto) uv_timer_start(&u->ctimer, ctimer_cb, cto, 0);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, u->host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(u->port);
+        up_connect_addr(u, (struct sockaddr *)&ss);
+    } else if (inet_pton(AF_INET6, u->host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(u->port);
+        up_connect_addr(u, (struct sockaddr *)&ss);
+    } else {
+        char port[8];
+        snprintf(port, sizeof(port), "%u", (unsigned)u->port);
+        struct addrinfo hints;
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_socktype = SOCK_STREAM;
+        u->gai.data = u;
+        u->gai_pending = true;
+        if (uv_getaddrinfo(&w->loop, &u->gai, gai_cb, u->host, port, &hints) != 0) {
+            u->gai_pending = false;
+            px__up_kill(u, "connect");
+        }
+    }
+    return u;
+}
+
+static bool up_has_room(struct px_up *u)
+{
+    if (u->state == PX_UP_CONNECTING)
+        return u->nactive + 0 < 100; /* until SETTINGS tell: RFC 9113 6.5.2 suggests >= 100 */
+    if (u->state != PX_UP_READY) return false;
+    uint32_t max =
+        nghttp2_session_get_remote_settings(u->base.s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    return u->nactive < max;
+}
+
+int px__up_attach(struct px_h2s *h)
+{
+    struct px_worker *w = h->w;
+    const struct ctr_upstream *up = &h->contract->upstream;
+    char key[1024];
+    snprintf(key, sizeof(key), "%s://%s:%u|%s|%s", up->scheme ? up->scheme : "https", up->host,
+             (unsigned)up->port, up->server_name ? up->server_name : "", up->ca ? up->ca : "");
+    struct px_up *u = NULL;
+    for (struct px_up *c = w->ups; c; c = c->next) {
+        if (!c->base.dead && strcmp(c->key, key) == 0 && up_has_room(c)) {
+            u = c;
+            break;
+        }
+    }
+    if (!u) u = up_new(w, up, key);
+    if (!u) {
+        px__h2s_fail(h, 502, "upstream_unavailable", "cannot connect to the provider");
+        return -1;
+    }
+    if (u->base.dead) {
+        /* failed synchronously (bad CA file, socket error) */
+        px__h2s_up_gone(h, u->why ? u->why : "connect");
+        return -1;
+    }
+    h->uc = u;
+    list_push(&u->pending, h);
+    h->in_pending = true;
+    up_idle_check(u);
+    if (u->state == PX_UP_READY) px__h2s_try_submit(h);
+    return 0;
+}

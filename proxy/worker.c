@@ -1,0 +1,410 @@
+/*
+ * privgate proxy: one worker thread — its loop, listeners, pools, the
+ * deferred-flush list, rule-set hand-over and draining.
+ *
+ * Flushing: callbacks of one nghttp2 session often need the other session
+ * to send (a DATA chunk read downstream resumes the upstream stream). A
+ * session is never sent from inside another session's callback: it is
+ * marked dirty and flushed from an idle handle on the next loop turn,
+ * which also batches frames of many streams into one write.
+ */
+#include "proxy/gw.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ body pipes */
+
+static struct px_chunk *chunk_get(struct px_worker *w)
+{
+    struct px_chunk *c = w->free_chunks;
+    if (c) {
+        w->free_chunks = c->next;
+        w->nfree_chunks--;
+    } else {
+        c = malloc(sizeof(*c));
+        if (!c) return NULL;
+    }
+    c->next = NULL;
+    c->off = c->len = 0;
+    return c;
+}
+
+static void chunk_put(struct px_worker *w, struct px_chunk *c)
+{
+    if (w->nfree_chunks >= 4096) { /* 64 MiB of idle chunks at most */
+        free(c);
+        return;
+    }
+    c->next = w->free_chunks;
+    w->free_chunks = c;
+    w->nfree_chunks++;
+}
+
+void px__pipe_write(struct px_worker *w, struct px_pipe *p, const char *d, size_t n)
+{
+    p->total += n;
+    while (n > 0) {
+        struct px_chunk *t = p->tail;
+        if (!t || t->len == PX_CHUNK_SIZE) {
+            t = chunk_get(w);
+            if (!t) {
+                fputs("privgate: out of memory\n", stderr);
+                abort();
+            }
+            if (p->tail)
+                p->tail->next = t;
+            else
+                p->head = t;
+            p->tail = t;
+        }
+        size_t k = PX_CHUNK_SIZE - t->len;
+        if (k > n) k = n;
+        memcpy(t->data + t->len, d, k);
+        t->len += (uint32_t)k;
+        p->bytes += k;
+        d += k;
+        n -= k;
+    }
+}
+
+size_t px__pipe_read(struct px_worker *w, struct px_pipe *p, uint8_t *buf, size_t cap)
+{
+    size_t done = 0;
+    while (done < cap && p->head) {
+        struct px_chunk *c = p->head;
+        size_t k = c->len - c->off;
+        if (k > cap - done) k = cap - done;
+        memcpy(buf + done, c->data + c->off, k);
+        c->off += (uint32_t)k;
+        done += k;
+        p->bytes -= k;
+        if (c->off == c->len) {
+            p->head = c->next;
+            if (!p->head) p->tail = NULL;
+            chunk_put(w, c);
+        }
+    }
+    return done;
+}
+
+void px__pipe_clear(struct px_worker *w, struct px_pipe *p)
+{
+    while (p->head) {
+        struct px_chunk *c = p->head;
+        p->head = c->next;
+        chunk_put(w, c);
+    }
+    uint64_t total = p->total; /* kept for the audit record */
+    memset(p, 0, sizeof(*p));
+    p->total = total;
+}
+
+/* --------------------------------------------------------------- streams */
+
+struct px_h2s *px__h2s_get(struct px_worker *w)
+{
+    struct px_h2s *h = w->free_h2s;
+    if (h) {
+        w->free_h2s = h->next_free;
+    } else {
+        h = calloc(1, sizeof(*h));
+        if (!h) return NULL;
+        h->d = malloc(sizeof(*h->d));
+        if (!h->d) {
+            free(h);
+            return NULL;
+        }
+        h->w = w;
+        uv_timer_init(&w->loop, &h->timer);
+        h->timer.data = h;
+    }
+    /* reset everything but the pooled resources */
+    struct ctr_decision *d = h->d;
+    struct flt_body *body = h->body;
+    uint32_t depth = h->body_depth;
+    memset(h, 0, offsetof(struct px_h2s, timer));
+    h->w = w;
+    h->d = d;
+    h->body = body;
+    h->body_depth = depth;
+    h->t0 = uv_hrtime();
+    h->bytes_in = h->bytes_out = 0;
+    h->replay_ok = true;
+    w->active_streams++;
+    return h;
+}
+
+void px__h2s_put(struct px_h2s *h)
+{
+    struct px_worker *w = h->w;
+    for (size_t i = 0; i < h->nrc; i++)
+        nghttp2_rcbuf_decref(h->rc[i]);
+    for (size_t i = 0; i < h->nrrc; i++)
+        nghttp2_rcbuf_decref(h->rrc[i]);
+    h->nrc = h->nrrc = 0;
+    px__pipe_clear(w, &h->req);
+    px__pipe_clear(w, &h->resp);
+    px__pipe_clear(w, &h->replay);
+    if (h->timer_on) uv_timer_stop(&h->timer);
+    h->timer_on = false;
+    if (h->set) ctr_set_unref(h->set);
+    h->set = NULL;
+    h->next_free = w->free_h2s;
+    w->free_h2s = h;
+    w->active_streams--;
+}
+
+/* ULID-like request id: 48-bit milliseconds + 80 random bits, Crockford
+ * base32 (sortable by time, no personal data). */
+static uint64_t rng_next(struct px_worker *w)
+{
+    uint64_t s1 = w->rng[0];
+    const uint64_t s0 = w->rng[1];
+    w->rng[0] = s0;
+    s1 ^= s1 << 23;
+    w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return w->rng[1] + s0;
+}
+
+void px__request_id(struct px_worker *w, char out[27])
+{
+    static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    uint64_t r1 = rng_next(w), r2 = rng_next(w);
+    /* 10 chars of time (50 bits, top 2 zero), 16 chars of randomness */
+    for (int i = 9; i >= 0; i--) {
+        out[i] = b32[ms & 31];
+        ms >>= 5;
+    }
+    for (int i = 0; i < 16; i++) {
+        uint64_t *r = i < 8 ? &r1 : &r2;
+        out[10 + i] = b32[*r & 31];
+        *r >>= 5;
+    }
+    out[26] = '\0';
+}
+
+SSL_CTX *px__client_ctx(struct px_worker *w, const char *ca, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < w->nctxs; i++) {
+        const char *c = w->ctxs[i].ca;
+        if ((!c && !ca) || (c && ca && strcmp(c, ca) == 0)) return w->ctxs[i].ctx;
+    }
+    SSL_CTX *ctx = px_tls_client_ctx(ca, err, errlen);
+    if (!ctx) return NULL;
+    if (w->nctxs < sizeof(w->ctxs) / sizeof(w->ctxs[0])) {
+        w->ctxs[w->nctxs].ca = ca ? strdup(ca) : NULL;
+        w->ctxs[w->nctxs].ctx = ctx;
+        w->nctxs++;
+    } else {
+        /* cache full: replace the last entry (rare: > 16 distinct CAs) */
+        struct px_ctx_cache *e = &w->ctxs[w->nctxs - 1];
+        SSL_CTX_free(e->ctx);
+        free(e->ca);
+        e->ca = ca ? strdup(ca) : NULL;
+        e->ctx = ctx;
+    }
+    return ctx;
+}
+
+/* ------------------------------------------------------------ flushing */
+
+static void idle_cb(uv_idle_t *h);
+static void check_drained(struct px_worker *w);
+
+void px__sess_dirty(struct px_sess *s)
+{
+    if (s->dirty || s->dead) return;
+    s->dirty = true;
+    s->dirty_next = s->w->dirty;
+    s->w->dirty = s;
+    uv_idle_start(&s->w->idle, idle_cb);
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+    struct px_worker *w = h->data;
+    /* bounded: sessions marked dirty while flushing wait for the next turn */
+    struct px_sess *list = w->dirty;
+    w->dirty = NULL;
+    while (list) {
+        struct px_sess *s = list;
+        list = s->dirty_next;
+        s->dirty = false;
+        s->dirty_next = NULL;
+        if (s->dead || !s->s) continue;
+        if (px_h2_flush(s->s, &s->conn) != 0) {
+            if (s->is_up)
+                px__up_kill((struct px_up *)s, "connect");
+            else
+                px__down_kill((struct px_down *)s);
+        }
+    }
+    if (!w->dirty) uv_idle_stop(&w->idle);
+    if (w->draining) check_drained(w);
+}
+
+/* -------------------------------------------------------------- lifecycle */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct px_worker *w = server->loop->data;
+    if (status < 0 || w->draining) return;
+    size_t i = (size_t)((uv_tcp_t *)server - w->lst);
+    px__down_accept(w, server, w->gw->listeners[i].ctx);
+}
+
+void px__sess_undirty(struct px_sess *s)
+{
+    /* a dead session is freed by its close callbacks, before the next idle
+     * turn: it must not stay on the list. (Sessions on the list idle_cb is
+     * walking are not on w->dirty, and stay valid until idle_cb returns.) */
+    if (!s->dirty) return;
+    for (struct px_sess **pp = &s->w->dirty; *pp; pp = &(*pp)->dirty_next) {
+        if (*pp == s) {
+            *pp = s->dirty_next;
+            s->dirty = false;
+            s->dirty_next = NULL;
+            return;
+        }
+    }
+    /* not found: it is on idle_cb's list, which skips dead sessions */
+}
+
+void px__worker_poke(struct px_worker *w)
+{
+    /* runs idle_cb on the next turn: it checks whether a drain is done */
+    if (!uv_is_closing((uv_handle_t *)&w->idle)) uv_idle_start(&w->idle, idle_cb);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void finish(struct px_worker *w)
+{
+    /* every connection is gone: close what is left and let the loop end */
+    struct px_up *u = w->ups;
+    while (u) {
+        struct px_up *n = u->next;
+        px__up_kill(u, "connect");
+        u = n;
+    }
+    if (w->ups) return; /* wait for their close callbacks */
+    uv_walk(&w->loop, close_walk, NULL);
+}
+
+static void check_drained(struct px_worker *w)
+{
+    if (w->downs == NULL) finish(w);
+}
+
+static void drain_deadline(uv_timer_t *t)
+{
+    struct px_worker *w = t->data;
+    struct px_down *d = w->downs;
+    while (d) {
+        struct px_down *n = d->next;
+        px__down_kill(d);
+        d = n;
+    }
+    check_drained(w);
+}
+
+static void start_drain(struct px_worker *w)
+{
+    if (w->draining) return;
+    w->draining = true;
+    for (size_t i = 0; i < w->nlst; i++)
+        uv_close((uv_handle_t *)&w->lst[i], NULL);
+    for (struct px_down *d = w->downs; d; d = d->next)
+        px__down_goaway(d);
+    uint64_t deadline = w->set ? w->set->config.limits.upstream_timeout_ms : 30000;
+    if (deadline < 1000) deadline = 1000;
+    uv_timer_start(&w->drain_timer, drain_deadline, deadline, 0);
+    uv_unref((uv_handle_t *)&w->drain_timer);
+    uv_unref((uv_handle_t *)&w->async);
+    check_drained(w);
+}
+
+static void async_cb(uv_async_t *a)
+{
+    struct px_worker *w = a->data;
+    struct ctr_set *n = atomic_exchange(&w->next_set, NULL);
+    if (n) {
+        struct ctr_set *old = w->set;
+        w->set = n;
+        if (old) ctr_set_unref(old);
+    }
+    if (atomic_load(&w->stop)) start_drain(w);
+}
+
+static void worker_main(void *arg)
+{
+    struct px_worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_walk(&w->loop, close_walk, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&w->loop) != 0)
+        fprintf(stderr, "privgate: worker %u: loop not closed cleanly\n", w->idx);
+    while (w->free_h2s) {
+        struct px_h2s *h = w->free_h2s;
+        w->free_h2s = h->next_free;
+        if (h->body) flt_body_del(h->body);
+        free(h->d);
+        free(h);
+    }
+    while (w->free_chunks) {
+        struct px_chunk *c = w->free_chunks;
+        w->free_chunks = c->next;
+        free(c);
+    }
+    for (size_t i = 0; i < w->nctxs; i++) {
+        SSL_CTX_free(w->ctxs[i].ctx);
+        free(w->ctxs[i].ca);
+    }
+    if (w->set) ctr_set_unref(w->set);
+    w->set = NULL;
+    atomic_fetch_add(&w->gw->workers_done, 1);
+    uv_async_send(&w->gw->done_async);
+}
+
+int px__worker_start(struct px_worker *w)
+{
+    int rv = uv_loop_init(&w->loop);
+    if (rv != 0) return rv;
+    w->loop.data = w;
+    pthread_mutex_init(&w->met.mu, NULL);
+    uint64_t seed[2] = {0, 0};
+    if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+        seed[0] = uv_hrtime() ^ ((uint64_t)getpid() << 32);
+        seed[1] = (uint64_t)w->idx * 0x9e3779b97f4a7c15u + 1;
+    }
+    w->rng[0] = seed[0] | 1;
+    w->rng[1] = seed[1] | 2;
+    uv_async_init(&w->loop, &w->async, async_cb);
+    w->async.data = w;
+    uv_idle_init(&w->loop, &w->idle);
+    w->idle.data = w;
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->drain_timer.data = w;
+    w->lst = calloc(w->nlst ? w->nlst : 1, sizeof(*w->lst));
+    if (!w->lst) return UV_ENOMEM;
+    for (size_t i = 0; i < w->nlst; i++) {
+        uv_tcp_init(&w->loop, &w->lst[i]);
+        rv = uv_tcp_open(&w->lst[i], w->fds[i]);
+        if (rv == 0) rv = uv_listen((uv_stream_t *)&w->lst[i], 511, on_connection);
+        if (rv != 0) return rv;
+    }
+    return uv_thread_create(&w->thread, worker_main, w);
+}

@@ -1,0 +1,390 @@
+/*
+ * End-to-end: the upstream side — TLS with verification, and every
+ * upstream failure mapped to the status and code of SPEC 5.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static struct e2e E;
+
+static void teardown(void)
+{
+    e2e_fini(&E);
+}
+
+TestSuite(upstream, .fini = teardown, .timeout = 120);
+
+static const char ONE_ROUTE[] = "contract: 1\n"
+                                "provider: p\n"
+                                "name: P\n"
+                                "purposes: [orders]\n"
+                                "upstream:\n"
+                                "%s"
+                                "routes:\n"
+                                "  - method: POST\n"
+                                "    path: /v1/x\n"
+                                "    body:\n"
+                                "      fields:\n"
+                                "        a: keep\n";
+
+static void contract_with(const char *upstream_yaml)
+{
+    char buf[2048];
+    snprintf(buf, sizeof(buf), ONE_ROUTE, upstream_yaml);
+    e2e_contract(&E, "p", buf);
+}
+
+static void start(const char *extra)
+{
+    if (!e2e_start_gateway(&E, extra)) {
+        char *err = e2e_read(E.gw_err, NULL);
+        cr_assert_fail("gateway did not start: %s", err ? err : "");
+    }
+}
+
+static void post(struct e2e_resp *r)
+{
+    const char *h[] = {H_PURPOSE, H_JSON, NULL};
+    e2e_curl(&E, "POST", "/p/v1/x", h, "{\"a\":1,\"b\":2}", NULL, r);
+}
+
+Test(upstream, tls_with_the_contracts_ca)
+{
+    e2e_init(&E);
+    e2e_start_partner(&E, "tls", NULL);
+    contract_with("  url: @UPS@\n  ca: @CA@\n");
+    start(NULL);
+    struct e2e_resp r;
+    post(&r);
+    cr_assert_eq(r.status, 200, "status %d: %s", r.status, r.body);
+    e2e_resp_free(&r);
+    json_t *j = recorded(&E, 0);
+    cr_assert(j);
+    cr_expect_str_eq(jstr(j, "scheme"), "https");
+    cr_expect_str_eq(jstr(j, "body"), "{\"a\":1}");
+    json_decref(j);
+}
+
+Test(upstream, tls_untrusted_certificate)
+{
+    e2e_init(&E);
+    e2e_start_partner(&E, "tls", NULL);
+    contract_with("  url: @UPS@\n"); /* system store: the self-signed cert is unknown */
+    start(NULL);
+    struct e2e_resp r;
+    post(&r);
+    expect_error(&r, 502, "upstream_tls");
+    e2e_resp_free(&r);
+    cr_expect_eq(e2e_count_lines(E.record), 0);
+}
+
+Test(upstream, tls_wrong_host_name)
+{
+    e2e_init(&E);
+    e2e_start_partner(&E, "tls", NULL);
+    contract_with("  url: @UPS@\n  ca: @CA@\n  server_name: wrong.example\n");
+    start(NULL);
+    struct e2e_resp r;
+    post(&r);
+    expect_error(&r, 502, "upstream_tls");
+    e2e_resp_free(&r);
+    cr_expect_eq(e2e_count_lines(E.record), 0);
+}
+
+Test(upstream, nothing_listening)
+{
+    e2e_init(&E);
+    E.up_port = e2e_free_port(); /* nobody there */
+    contract_with("  url: @UP@\n  insecure: true\n");
+    start(NULL);
+    struct e2e_resp r;
+    post(&r);
+    expect_error(&r, 502, "upstream_unavailable");
+    e2e_resp_free(&r);
+}
+
+Test(upstream, response_slower_than_the_timeout)
+{
+    e2e_init(&E);
+    const char *extra[] = {"--delay-ms", "5000", NULL};
+    e2e_start_partner(&E, "h2c", extra);
+    contract_with("  url: @UP@\n  insecure: true\n");
+    start("limits:\n  upstream_timeout: 300ms\n");
+    struct e2e_resp r;
+    post(&r);
+    expect_error(&r, 504, "upstream_timeout");
+    e2e_resp_free(&r);
+}
+
+Test(upstream, connection_reset_mid_response)
+{
+    e2e_init(&E);
+    const char *extra[] = {"--break-response", NULL};
+    e2e_start_partner(&E, "h2c", extra);
+    contract_with("  url: @UP@\n  insecure: true\n");
+    start(NULL);
+    struct e2e_resp r;
+    post(&r);
+    /* the head was already forwarded: the caller sees the stream reset */
+    cr_expect_neq(r.curl_rc, 0, "curl should fail, got %d: %s", r.status, r.body);
+    e2e_resp_free(&r);
+    /* the gateway keeps serving */
+    struct e2e_resp r2;
+    post(&r2);
+    cr_expect(r2.curl_rc != 0 || r2.status == 200);
+    e2e_resp_free(&r2);
+}
+
+Test(upstream, not_http2)
+{
+    e2e_init(&E);
+    /* a TCP server that answers HTTP/1.1 */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    socklen_t sl = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &sl);
+    listen(fd, 8);
+    E.up_port = ntohs(a.sin_port);
+    contract_with("  url: @UP@\n  insecure: true\n");
+    start(NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        int c = accept(fd, NULL, NULL);
+        char buf[4096];
+        ssize_t k = read(c, buf, sizeof(buf));
+        (void)k;
+        const char resp[] = "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+        k = write(c, resp, sizeof(resp) - 1);
+        close(c);
+        _exit(0);
+    }
+    close(fd);
+    struct e2e_resp r;
+    post(&r);
+    cr_expect(r.status == 502, "status %d", r.status);
+    const char *code = e2e_header(&r, "privgate-error");
+    cr_expect(code && (strcmp(code, "upstream_protocol") == 0 ||
+                       strcmp(code, "upstream_unavailable") == 0),
+              "code %s", code ? code : "(none)");
+    e2e_resp_free(&r);
+    e2e_stop(child, SIGKILL, 2000);
+}
+
+/* ------------------------------------------------- downstream TLS listener */
+
+static void make_cert(const char *name, const char *cn, const char *signer)
+{
+    char key[512], crt[512], subj[128];
+    snprintf(key, sizeof(key), "%s", e2e_path(&E, name));
+    snprintf(key + strlen(key), sizeof(key) - strlen(key), ".key");
+    snprintf(crt, sizeof(crt), "%s", e2e_path(&E, name));
+    snprintf(crt + strlen(crt), sizeof(crt) - strlen(crt), ".pem");
+    snprintf(subj, sizeof(subj), "/CN=%s", cn);
+    if (!signer) {
+        char *argv[] = {"openssl",
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:P-256",
+                        "-nodes",
+                        "-keyout",
+                        key,
+                        "-out",
+                        crt,
+                        "-days",
+                        "2",
+                        "-subj",
+                        subj,
+                        "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        NULL};
+        cr_assert_eq(e2e_run(argv, NULL, NULL, NULL), 0, "openssl req");
+        return;
+    }
+    char csr[512], skey[512], scrt[512];
+    snprintf(csr, sizeof(csr), "%s.csr", key);
+    snprintf(skey, sizeof(skey), "%s/%s.key", E.dir, signer);
+    snprintf(scrt, sizeof(scrt), "%s/%s.pem", E.dir, signer);
+    char *a1[] = {
+        "openssl", "req",     "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes",  "-keyout", key,    "-out",    csr,  "-subj",    subj,
+        NULL};
+    cr_assert_eq(e2e_run(a1, NULL, NULL, NULL), 0);
+    char *a2[] = {"openssl",         "x509", "-req", "-in",   csr, "-CA", scrt, "-CAkey", skey,
+                  "-CAcreateserial", "-out", crt,    "-days", "2", NULL};
+    cr_assert_eq(e2e_run(a2, NULL, NULL, NULL), 0);
+}
+
+static int curl_tls(const char *extra1, const char *extra2, const char *extra3, const char *extra4,
+                    char **body)
+{
+    char url[128], ca[512];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/p/v1/x", E.gw_tls_port);
+    snprintf(ca, sizeof(ca), "%s", e2e_path(&E, "gw.pem"));
+    char *argv[32];
+    int n = 0;
+    argv[n++] = "curl";
+    argv[n++] = "-sS";
+    argv[n++] = "--http2";
+    argv[n++] = "--cacert";
+    argv[n++] = ca;
+    argv[n++] = "-w";
+    argv[n++] = "\n%{http_code} %{http_version}";
+    argv[n++] = "-H";
+    argv[n++] = H_PURPOSE;
+    argv[n++] = "-H";
+    argv[n++] = H_JSON;
+    argv[n++] = "-d";
+    argv[n++] = "{\"a\":1,\"b\":2}";
+    const char *ex[] = {extra1, extra2, extra3, extra4};
+    for (int i = 0; i < 4; i++)
+        if (ex[i]) argv[n++] = (char *)ex[i];
+    argv[n++] = url;
+    argv[n] = NULL;
+    return e2e_run(argv, NULL, body, NULL);
+}
+
+Test(upstream, tls_listener_with_alpn_h2)
+{
+    e2e_init(&E);
+    e2e_start_partner(&E, "h2c", NULL);
+    contract_with("  url: @UP@\n  insecure: true\n");
+    make_cert("gw", "localhost", NULL);
+    char tls[1024];
+    snprintf(tls, sizeof(tls), "      cert: %s/gw.pem\n      key: %s/gw.key\n", E.dir, E.dir);
+    cr_assert(e2e_start_gateway_tls(&E, NULL, tls));
+    char *out = NULL;
+    cr_assert_eq(curl_tls(NULL, NULL, NULL, NULL, &out), 0);
+    cr_expect(strstr(out, "\n200 2") != NULL, "curl said: %s", out);
+    free(out);
+    json_t *j = recorded(&E, 0);
+    cr_assert(j);
+    cr_expect_str_eq(jstr(j, "body"), "{\"a\":1}");
+    json_decref(j);
+}
+
+Test(upstream, mtls_caller_is_the_client_certificate)
+{
+    e2e_init(&E);
+    e2e_start_partner(&E, "h2c", NULL);
+    char buf[2048];
+    snprintf(buf, sizeof(buf), ONE_ROUTE, "  url: @UP@\n  insecure: true\n");
+    /* only the orders service may call */
+    char *at = strstr(buf, "upstream:");
+    char c2[2300];
+    snprintf(c2, sizeof(c2), "%.*scallers: [orders-service]\n%s", (int)(at - buf), buf, at);
+    e2e_contract(&E, "p", c2);
+    make_cert("gw", "localhost", NULL);
+    make_cert("ca", "callers-ca", NULL);
+    make_cert("orders", "orders-service", "ca");
+    make_cert("other", "newsletter", "ca");
+    char tls[1024];
+    snprintf(tls, sizeof(tls),
+             "      cert: %s/gw.pem\n      key: %s/gw.key\n      client_ca: %s/ca.pem\n", E.dir,
+             E.dir, E.dir);
+    cr_assert(e2e_start_gateway_tls(&E, NULL, tls));
+    char cert[512], key[512];
+    snprintf(cert, sizeof(cert), "%s/orders.pem", E.dir);
+    snprintf(key, sizeof(key), "%s/orders.key", E.dir);
+    char *out = NULL;
+    cr_assert_eq(curl_tls("--cert", cert, "--key", key, &out), 0);
+    cr_expect(strstr(out, "\n200 2") != NULL, "orders-service: %s", out);
+    free(out);
+    snprintf(cert, sizeof(cert), "%s/other.pem", E.dir);
+    snprintf(key, sizeof(key), "%s/other.key", E.dir);
+    cr_assert_eq(curl_tls("--cert", cert, "--key", key, &out), 0);
+    cr_expect(strstr(out, "caller_not_allowed") && strstr(out, "\n403 2"), "newsletter: %s", out);
+    free(out);
+    /* no client certificate: the handshake fails */
+    cr_expect_neq(curl_tls(NULL, NULL, NULL, NULL, &out), 0);
+    free(out);
+    cr_expect_eq(e2e_count_lines(E.record), 1);
+}
+
+/* h2load: the number of 2xx among |n| requests */
+static int h2load_ok(const char *url, int n, int c, int m, const char *data)
+{
+    char ns[16], cs[16], ms[16];
+    snprintf(ns, sizeof(ns), "%d", n);
+    snprintf(cs, sizeof(cs), "%d", c);
+    snprintf(ms, sizeof(ms), "%d", m);
+    char *argv[] = {"h2load", "-N",         "10", "-n",      ns,   "-c",   cs,          "-m", ms,
+                    "-d",     (char *)data, "-H", H_PURPOSE, "-H", H_JSON, (char *)url, NULL};
+    char *out = NULL;
+    e2e_run(argv, NULL, &out, NULL);
+    int ok = -1;
+    const char *s = out ? strstr(out, "status codes: ") : NULL;
+    if (s) sscanf(s, "status codes: %d 2xx", &ok);
+    if (ok != n) fprintf(stderr, "h2load output:\n%s\n", out ? out : "");
+    free(out);
+    return ok;
+}
+
+/* Regression: a TLS peer that sends one small record per frame can put
+ * hundreds of records in one socket read; all must be read at once. */
+Test(upstream, tls_upstream_and_listener_with_many_concurrent_streams)
+{
+    e2e_init(&E);
+    e2e_start_partner(&E, "tls", NULL);
+    contract_with("  url: @UPS@\n  ca: @CA@\n");
+    make_cert("gw", "localhost", NULL);
+    char tls[1024];
+    snprintf(tls, sizeof(tls), "      cert: %s/gw.pem\n      key: %s/gw.key\n", E.dir, E.dir);
+    cr_assert(e2e_start_gateway_tls(&E, NULL, tls));
+    char data[512];
+    snprintf(data, sizeof(data), "%s", e2e_path(&E, "req.json"));
+    e2e_write(data, "{\"a\":1,\"b\":2}");
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/p/v1/x", E.gw_port);
+    cr_expect_eq(h2load_ok(url, 3000, 2, 150, data), 3000);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/p/v1/x", E.gw_tls_port);
+    cr_expect_eq(h2load_ok(url, 3000, 2, 150, data), 3000);
+}
+
+/* RFC 9113 8.7: a stream the provider refused (REFUSED_STREAM) was not
+ * processed; the gateway sends it again, once. */
+Test(upstream, refused_streams_are_retried_once)
+{
+    e2e_init(&E);
+    const char *extra[] = {"--refuse-every", "4", NULL};
+    e2e_start_partner(&E, "h2c", extra);
+    contract_with("  url: @UP@\n  insecure: true\n");
+    cr_assert(e2e_start_gateway(&E, NULL));
+    char data[512];
+    snprintf(data, sizeof(data), "%s", e2e_path(&E, "req.json"));
+    e2e_write(data, "{\"a\":1,\"b\":2}");
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/p/v1/x", E.gw_port);
+    /* one at a time: the retry of the 4th request is the 5th the provider
+     * sees, which it answers */
+    cr_expect_eq(h2load_ok(url, 100, 1, 1, data), 100);
+    cr_expect_eq(e2e_count_lines(E.record), 100);
+}
+
+/* A graceful GOAWAY from the provider: the pool opens a new connection. */
+Test(upstream, provider_goaway_moves_to_a_new_connection)
+{
+    e2e_init(&E);
+    const char *extra[] = {"--goaway-after", "100", NULL};
+    e2e_start_partner(&E, "h2c", extra);
+    contract_with("  url: @UP@\n  insecure: true\n");
+    cr_assert(e2e_start_gateway(&E, NULL));
+    char data[512];
+    snprintf(data, sizeof(data), "%s", e2e_path(&E, "req.json"));
+    e2e_write(data, "{\"a\":1,\"b\":2}");
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/p/v1/x", E.gw_port);
+    /* at most 20 in flight: what a GOAWAY refuses is retried among the
+     * first 100 streams of the next connection */
+    cr_expect_eq(h2load_ok(url, 1000, 1, 20, data), 1000);
+}
