@@ -211,7 +211,7 @@ static void make_cert(const char *name, const char *cn, const char *signer)
         cr_assert_eq(e2e_run(argv, NULL, NULL, NULL), 0, "openssl req");
         return;
     }
-    char csr[512], skey[512], scrt[512];
+    char csr[600], skey[1100], scrt[1100];
     snprintf(csr, sizeof(csr), "%s.csr", key);
     snprintf(skey, sizeof(skey), "%s/%s.key", E.dir, signer);
     snprintf(scrt, sizeof(scrt), "%s/%s.pem", E.dir, signer);
