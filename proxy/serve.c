@@ -121,7 +121,10 @@ int px_serve(const char *config_path)
     /* handlers first: a signal that arrives while we start is acted on
      * once the main loop runs, it does not kill a half-started process */
     uv_loop_t *loop = uv_default_loop();
-    uv_signal_t sig_hup, sig_term, sig_int;
+    /* static: the handles stay registered until the process exits (see
+     * below), so they must outlive this frame — a late SIGTERM otherwise
+     * lands on a dead stack */
+    static uv_signal_t sig_hup, sig_term, sig_int;
     uv_signal_init(loop, &sig_hup);
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
