@@ -40,29 +40,57 @@ static bool seen_insert(struct flt_pathlist *l, uint64_t h)
     return true;
 }
 
-void flt_pathlist_add(struct flt_pathlist *l, const char *prefix, const char *path, size_t len)
+/* Writes the path as stored: |prefix| [sep] |path|, cut to
+ * FLT_REPORT_PATH_MAX on a code point boundary and ended "..." when longer
+ * (so it stays valid UTF-8). Returns its length. */
+static size_t render(char *dst, const char *prefix, size_t plen, char sep, const char *path,
+                     size_t len)
 {
-    size_t plen = strlen(prefix);
-    char sep = (len && path[0] != '[') ? '.' : 0;
-    l->total++;
-    if (!seen_insert(l, path_hash(prefix, plen, path, len, sep))) return;
-    if (l->n == FLT_REPORT_MAX) {
-        l->more++;
-        return;
-    }
     size_t full = plen + (sep ? 1 : 0) + len;
     size_t cut = full > FLT_REPORT_PATH_MAX ? FLT_REPORT_PATH_MAX : full;
-    char *dst = l->text + l->text_used;
     size_t w = 0;
     for (size_t i = 0; i < plen && w < cut; i++) dst[w++] = prefix[i];
     if (sep && w < cut) dst[w++] = sep;
     for (size_t i = 0; i < len && w < cut; i++) dst[w++] = path[i];
     if (cut < full) {
-        /* cut on a code point boundary so the path stays valid UTF-8 */
         size_t keep = cut - 3;
         while (keep > 0 && ((unsigned char)dst[keep] & 0xC0) == 0x80) keep--;
         memcpy(dst + keep, "...", 3);
         w = keep + 3;
+    }
+    return w;
+}
+
+void flt_pathlist_add(struct flt_pathlist *l, const char *prefix, const char *path, size_t len)
+{
+    size_t plen = strlen(prefix);
+    char sep = (len && path[0] != '[') ? '.' : 0;
+    l->total++;
+    /* Each path once, as stored: long paths that differ only past the cut
+     * are one entry. Short paths hash as prefix, sep, path — the form the
+     * JSON filter's per-container hash state continues (json.c). */
+    uint64_t h;
+    char cut[FLT_REPORT_PATH_MAX];
+    size_t clen = 0;
+    bool is_cut = plen + (sep ? 1 : 0) + len > FLT_REPORT_PATH_MAX;
+    if (is_cut) {
+        clen = render(cut, prefix, plen, sep, path, len);
+        h = path_hash(cut, clen, "", 0, 0);
+    } else {
+        h = path_hash(prefix, plen, path, len, sep);
+    }
+    if (!seen_insert(l, h)) return;
+    if (l->n == FLT_REPORT_MAX) {
+        l->more++;
+        return;
+    }
+    char *dst = l->text + l->text_used;
+    size_t w;
+    if (is_cut) {
+        memcpy(dst, cut, clen);
+        w = clen;
+    } else {
+        w = render(dst, prefix, plen, sep, path, len);
     }
     l->off[l->n] = (uint16_t)l->text_used;
     l->len[l->n] = (uint16_t)w;

@@ -72,3 +72,19 @@ Test(report, cut_keeps_utf8_whole)
     unsigned char last = (unsigned char)s.p[s.len - 4];
     cr_assert(last == 0xA9 || last < 0x80, "cut inside a code point");
 }
+
+/* Two long paths that differ only past the cut are one stored path (found
+ * by fuzz_form: fuzz/repro/fuzz_form-report-dup-cut-paths). */
+Test(report, cut_paths_listed_once)
+{
+    static struct flt_report r;
+    flt_report_init(&r);
+    char a[300], b[300];
+    memset(a, 'x', sizeof a);
+    memcpy(b, a, sizeof b);
+    b[299] = 'y';
+    flt_pathlist_add(&r.removed, "body", a, sizeof a);
+    flt_pathlist_add(&r.removed, "body", b, sizeof b);
+    cr_assert_eq(r.removed.n, 1);
+    cr_assert_eq(r.removed.total, 2);
+}
