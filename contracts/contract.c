@@ -144,10 +144,22 @@ bad:
 static void parse_upstream(struct ctr__yaml *y, yaml_node_t *n, struct ctr_upstream *u)
 {
     static const char *const keys[] = {"url",           "ca",       "server_name", "auth",
-                                       "hmac_key_file", "insecure", NULL};
-    enum { K_URL, K_CA, K_SNI, K_AUTH, K_HMAC, K_INSECURE };
-    yaml_node_t *v[6];
+                                       "hmac_key_file", "insecure", "protocol",    NULL};
+    enum { K_URL, K_CA, K_SNI, K_AUTH, K_HMAC, K_INSECURE, K_PROTO };
+    yaml_node_t *v[7];
     if (ctr__map(y, n, "upstream", keys, v, NULL) != 0) return;
+    if (v[K_PROTO]) {
+        /* not in SPEC 4: chooses HTTP/1.1 or HTTP/2 where ALPN cannot (cleartext) */
+        char *s = ctr__str(y, v[K_PROTO], "upstream.protocol");
+        if (s && strcmp(s, "auto") == 0)
+            u->protocol = CTR_UP_AUTO;
+        else if (s && strcmp(s, "h2") == 0)
+            u->protocol = CTR_UP_H2;
+        else if (s && strcmp(s, "http/1.1") == 0)
+            u->protocol = CTR_UP_HTTP1;
+        else if (s)
+            ctr__err(y, v[K_PROTO], "upstream.protocol: expected h2, http/1.1 or auto");
+    }
     if (v[K_INSECURE]) ctr__bool(y, v[K_INSECURE], "upstream.insecure", &u->insecure);
     if (!v[K_URL])
         ctr__err(y, n, "upstream: 'url' is required");

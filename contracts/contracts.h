@@ -100,6 +100,13 @@ struct ctr_route {
     int line; /* where the route starts, for messages */
 };
 
+/* upstream.protocol: how the gateway talks to the provider. */
+enum ctr_up_proto {
+    CTR_UP_AUTO = 0, /* TLS: ALPN h2 preferred, http/1.1 accepted; cleartext: h2 prior knowledge */
+    CTR_UP_H2,       /* HTTP/2 only (TLS: ALPN h2; cleartext: prior knowledge) */
+    CTR_UP_HTTP1,    /* HTTP/1.1 only (TLS: ALPN http/1.1) */
+};
+
 struct ctr_upstream {
     char *url;
     char *scheme; /* "https" or "http" */
@@ -112,6 +119,7 @@ struct ctr_upstream {
     char *auth_header;        /* lower case, NULL if none */
     char *auth_value;         /* secret: never print */
     struct flt_hmac_key hmac; /* .set false when no key file */
+    enum ctr_up_proto protocol; /* `protocol:` h2 | http/1.1 | auto (default) */
 };
 
 struct ctr_test; /* opaque: a `tests:` entry */

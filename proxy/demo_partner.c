@@ -9,6 +9,7 @@
  *                         [--cert-out F] [--record F] [--port-file F]
  *                         [--delay-ms N] [--status N] [--break-response]
  *                         [--max-echo N] [--goaway-after N] [--refuse-every N]
+ *                         [--no-content-length]
  */
 #include "proxy/net.h"
 
@@ -30,6 +31,7 @@ struct opts {
     unsigned delay_ms;
     unsigned status;
     bool break_response;
+    bool no_length; /* --no-content-length: responses without one (streamed) */
     size_t max_echo;
     unsigned goaway_after;
     unsigned refuse_every;
@@ -189,10 +191,11 @@ static void respond(struct dstream *st)
         {(uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen), NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"x-demo-partner", (uint8_t *)"1", 14, 1, NGHTTP2_NV_FLAG_NONE},
     };
+    if (O.no_length) nv[2] = nv[3];
     nghttp2_data_provider prd;
     prd.source.ptr = st;
     prd.read_callback = resp_read;
-    nghttp2_submit_response(st->dc->s, st->id, nv, sizeof(nv) / sizeof(nv[0]), &prd);
+    nghttp2_submit_response(st->dc->s, st->id, nv, sizeof(nv) / sizeof(nv[0]) - O.no_length, &prd);
     dconn_flush(st->dc);
 }
 
@@ -452,7 +455,7 @@ static void usage(void)
     fputs("usage: privgate-demo-partner [--listen HOST:PORT] [--h2c] [--cert FILE --key FILE]\n"
           "       [--cert-out FILE] [--record FILE] [--port-file FILE] [--delay-ms N]\n"
           "       [--status N] [--break-response] [--max-echo BYTES] [--goaway-after N]\n"
-          "       [--refuse-every N]\n",
+          "       [--refuse-every N] [--no-content-length]\n",
           stderr);
 }
 
@@ -479,6 +482,8 @@ int main(int argc, char **argv)
             O.h2c = true;
         } else if (strcmp(a, "--break-response") == 0) {
             O.break_response = true;
+        } else if (strcmp(a, "--no-content-length") == 0) {
+            O.no_length = true;
         } else if (!v) {
             usage();
             return 2;

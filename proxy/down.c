@@ -1,6 +1,9 @@
 /*
- * privgate proxy: the downstream side — HTTP/2 server sessions (cleartext
- * prior knowledge or TLS with ALPN h2) and the request path of SPEC 5:
+ * privgate proxy: the downstream side — the request path of SPEC 5, shared
+ * by both downstream protocols (struct px_down_proto), and its HTTP/2
+ * implementation: server sessions (cleartext prior knowledge or TLS with
+ * ALPN h2). HTTP/1.1 is in h1down.c; a cleartext connection (or TLS without
+ * ALPN) is HTTP/2 when it starts with the client preface. The path:
  * provider, decide (route, caller, purpose, headers, query, parameters),
  * body filtered as DATA arrives, then the upstream.
  *
@@ -95,11 +98,9 @@ static void h2s_answer(struct px_h2s *h, int status, const char *code, const cha
     h2s_cancel_up(h);
     px__pipe_clear(h->w, &h->req);
     if (!h->down_open || !h->dc) return;
-    nghttp2_session *s = h->dc->base.s;
     if (h->responded) {
         /* a response is already streaming: all we can do is reset it */
-        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, h->id, NGHTTP2_INTERNAL_ERROR);
-        px__sess_dirty(&h->dc->base);
+        h->dc->proto->reset(h);
         return;
     }
     h->status = status;
@@ -121,16 +122,11 @@ static void h2s_answer(struct px_h2s *h, int status, const char *code, const cha
         {(uint8_t *)"privgate-error", (uint8_t *)code, 14, strlen(code), NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"privgate-request-id", (uint8_t *)h->rid, 19, 26, NGHTTP2_NV_FLAG_NONE},
     };
-    nghttp2_data_provider prd;
-    prd.source.ptr = h;
-    prd.read_callback = err_read;
     h->responded = true;
-    if (nghttp2_submit_response(s, h->id, nv, sizeof(nv) / sizeof(nv[0]), &prd) != 0)
-        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, h->id, NGHTTP2_INTERNAL_ERROR);
-    px__sess_dirty(&h->dc->base);
+    h->dc->proto->respond(h, nv, sizeof(nv) / sizeof(nv[0]), PX_RESP_ERR);
 }
 
-static void h2s_refuse(struct px_h2s *h, int status, const char *code, const char *msg)
+void px__h2s_refuse(struct px_h2s *h, int status, const char *code, const char *msg)
 {
     h->outcome = "refused";
     h2s_answer(h, status, code, msg);
@@ -151,12 +147,12 @@ static void h2s_body_fail(struct px_h2s *h, int err)
         const char *u = h->body ? flt_body_unlisted_path(h->body) : NULL;
         snprintf(msg, sizeof(msg), "field not listed in the contract: %s",
                  u && *u ? u : "(unknown)");
-        h2s_refuse(h, 422, "unlisted_field", msg);
+        px__h2s_refuse(h, 422, "unlisted_field", msg);
         return;
     }
     snprintf(msg, sizeof(msg), "body: %s", flt_strerror(err));
     int status = ctr_status_for(err);
-    h2s_refuse(h, status ? status : 400, flt_errcode(err), msg);
+    px__h2s_refuse(h, status ? status : 400, flt_errcode(err), msg);
 }
 
 /* ----------------------------------------------------------- releasing */
@@ -181,7 +177,7 @@ static void down_unlink(struct px_h2s *h)
 }
 
 /* The downstream stream is over (closed, reset, or its connection died). */
-static void h2s_down_closed(struct px_h2s *h)
+void px__h2s_down_closed(struct px_h2s *h)
 {
     if (!h->down_open) return;
     h->down_open = false;
@@ -227,7 +223,12 @@ static void h2s_start_timer(struct px_h2s *h)
 /* Gives the downstream peer credit for request bytes already handled. */
 static void h2s_credit_req(struct px_h2s *h)
 {
-    if (!h->dc || !h->req.unconsumed) return;
+    if (h->dc) h->dc->proto->credit(h);
+}
+
+static void h2_credit(struct px_h2s *h)
+{
+    if (!h->req.unconsumed) return;
     if (!h->buffer_all && h->req.bytes >= PX_PIPE_HIGH) return;
     nghttp2_session_consume(h->dc->base.s, h->id, (size_t)h->req.unconsumed);
     h->req.unconsumed = 0;
@@ -272,6 +273,16 @@ static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     (void)ud;
     struct px_h2s *h = src->ptr;
     size_t n = px__pipe_read(h->w, &h->resp, buf, len);
+    if (px__h2s_resp_taken(h, n)) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return (ssize_t)n;
+    }
+    if (n == 0) return NGHTTP2_ERR_DEFERRED;
+    return (ssize_t)n;
+}
+
+bool px__h2s_resp_taken(struct px_h2s *h, size_t n)
+{
     h->bytes_out += n;
     if (h->resp.unconsumed && h->resp.bytes < PX_PIPE_HIGH && h->uc && h->uc->base.s) {
         nghttp2_session_consume(h->uc->base.s, h->up_id, (size_t)h->resp.unconsumed);
@@ -279,13 +290,11 @@ static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
         px__sess_dirty(&h->uc->base);
     }
     if (h->resp.bytes == 0 && h->resp.eof) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
         h->resp_done = true;
         h2s_stop_timer(h);
-        return (ssize_t)n;
+        return true;
     }
-    if (n == 0) return NGHTTP2_ERR_DEFERRED;
-    return (ssize_t)n;
+    return false;
 }
 
 /* Called by up.c when the response head is complete. */
@@ -306,17 +315,11 @@ void px__h2s_respond(struct px_h2s *h, bool end)
     h->responded = true;
     px__pipe_clear(h->w, &h->replay); /* answered: no retry any more */
     h->replay_ok = false;
-    nghttp2_data_provider prd;
-    prd.source.ptr = h;
-    prd.read_callback = resp_read;
     if (end) {
         h->resp_done = true;
         h2s_stop_timer(h);
     }
-    int rv = nghttp2_submit_response(h->dc->base.s, h->id, nv, n, end ? NULL : &prd);
-    if (rv != 0)
-        nghttp2_submit_rst_stream(h->dc->base.s, NGHTTP2_FLAG_NONE, h->id, NGHTTP2_INTERNAL_ERROR);
-    px__sess_dirty(&h->dc->base);
+    h->dc->proto->respond(h, nv, n, end ? PX_RESP_NONE : PX_RESP_PIPE);
 }
 
 /* Called by up.c with response DATA. */
@@ -333,8 +336,7 @@ void px__h2s_resp_data(struct px_h2s *h, const uint8_t *p, size_t n)
         nghttp2_session_consume(h->uc->base.s, h->up_id, (size_t)h->resp.unconsumed);
         h->resp.unconsumed = 0;
     }
-    nghttp2_session_resume_data(h->dc->base.s, h->id);
-    px__sess_dirty(&h->dc->base);
+    h->dc->proto->resume(h);
 }
 
 /* Called by up.c at the response's END_STREAM. */
@@ -343,10 +345,7 @@ void px__h2s_resp_end(struct px_h2s *h)
 {
     h->up_end_seen = true;
     h->resp.eof = true;
-    if (h->dc && h->responded && !h->resp_done) {
-        nghttp2_session_resume_data(h->dc->base.s, h->id);
-        px__sess_dirty(&h->dc->base);
-    }
+    if (h->dc && h->responded && !h->resp_done) h->dc->proto->resume(h);
 }
 
 /* The upstream stream or connection went away (|why|: "reset", "connect",
@@ -377,22 +376,22 @@ void px__h2s_up_gone(struct px_h2s *h, const char *why)
 
 /* ----------------------------------------------------------- request path */
 
-static void h2s_head_done(struct px_h2s *h)
+void px__h2s_head_done(struct px_h2s *h)
 {
     const struct ctr_set *set = h->set;
     if (h->head_err) {
-        h2s_refuse(h, h->head_err, "invalid_request",
-                   "request header list larger than max_header_bytes");
+        px__h2s_refuse(h, h->head_err, "invalid_request",
+                       "request header list larger than max_header_bytes");
         return;
     }
     if (!h->path.p || !h->method.p) {
-        h2s_refuse(h, 400, "invalid_request", "missing :method or :path");
+        px__h2s_refuse(h, 400, "invalid_request", "missing :method or :path");
         return;
     }
     struct flt_str rest = {NULL, 0};
     const struct ctr_contract *c = ctr_set_find_provider(set, h->path.p, h->path.len, &rest);
     if (!c) {
-        h2s_refuse(h, 404, "unknown_provider", "no contract for this provider");
+        px__h2s_refuse(h, 404, "unknown_provider", "no contract for this provider");
         return;
     }
     h->contract = c;
@@ -418,7 +417,7 @@ static void h2s_head_done(struct px_h2s *h)
     struct ctr_decision *d = h->d;
     ctr_decide(&set->config, c, &req, d);
     if (d->status != 0) {
-        h2s_refuse(h, d->status, d->error ? d->error : "invalid_request", d->message);
+        px__h2s_refuse(h, d->status, d->error ? d->error : "invalid_request", d->message);
         return;
     }
     h->decided = true;
@@ -441,7 +440,7 @@ static void h2s_head_done(struct px_h2s *h)
     px__up_attach(h);
 }
 
-static void h2s_req_end(struct px_h2s *h)
+void px__h2s_req_end(struct px_h2s *h)
 {
     h->req_end = true;
     if (h->finished || !h->decided) return;
@@ -466,21 +465,29 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     struct px_worker *w = dc->base.w;
     if (!w->set) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    struct px_h2s *h = px__h2s_get(w);
+    struct px_h2s *h = px__h2s_open(dc, f->hd.stream_id);
     if (!h) {
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
         return 0;
     }
+    nghttp2_session_set_stream_user_data(s, h->id, h);
+    return 0;
+}
+
+struct px_h2s *px__h2s_open(struct px_down *dc, int32_t id)
+{
+    struct px_worker *w = dc->base.w;
+    struct px_h2s *h = px__h2s_get(w);
+    if (!h) return NULL;
     h->dc = dc;
-    h->id = f->hd.stream_id;
+    h->id = id;
     h->set = ctr_set_ref(w->set);
     h->down_open = true;
     h->dnext = dc->streams;
     if (dc->streams) dc->streams->dprev = h;
     dc->streams = h;
     px__request_id(w, h->rid);
-    nghttp2_session_set_stream_user_data(s, h->id, h);
-    return 0;
+    return h;
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *name,
@@ -539,45 +546,45 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     struct px_down *dc = ud;
     struct px_h2s *h = nghttp2_session_get_stream_user_data(s, id);
     px__sess_dirty(&dc->base);
-    if (!h || h->finished || !h->decided) {
+    if (!h || px__h2s_req_body(h, (const char *)data, len) != 0) {
         discard(s, id, len);
         return 0;
     }
+    return 0;
+}
+
+int px__h2s_req_body(struct px_h2s *h, const char *data, size_t len)
+{
+    if (h->finished || !h->decided) return -1;
     h->bytes_in += len;
     if (len == 0) return 0;
     h->body_seen = true;
     switch (h->d->body_kind) {
     case CTR_BODY_FIELDS: {
         if (h->d->body.media == FLT_MEDIA_NONE) {
-            discard(s, id, len);
             char msg[128];
             snprintf(msg, sizeof(msg), "body without content-type: %s",
                      flt_strerror(FLT_E_MEDIA_TYPE));
-            h2s_refuse(h, ctr_status_for(FLT_E_MEDIA_TYPE), flt_errcode(FLT_E_MEDIA_TYPE), msg);
-            return 0;
+            px__h2s_refuse(h, ctr_status_for(FLT_E_MEDIA_TYPE), flt_errcode(FLT_E_MEDIA_TYPE), msg);
+            return -1;
         }
-        int rv = flt_body_feed(h->body, (const char *)data, len);
+        int rv = flt_body_feed(h->body, data, len);
         if (rv < 0) {
-            discard(s, id, len);
             h2s_body_fail(h, rv);
-            return 0;
+            return -1;
         }
         break;
     }
     case CTR_BODY_OPAQUE: {
         uint64_t max = h->set->config.limits.max_body;
         if (max && h->req.total + len > max) {
-            discard(s, id, len);
             h2s_body_fail(h, FLT_E_TOO_LARGE);
-            return 0;
+            return -1;
         }
-        px__pipe_write(h->w, &h->req, (const char *)data, len);
+        px__pipe_write(h->w, &h->req, data, len);
         break;
     }
-    default:
-        discard(s, id, len);
-        h2s_body_fail(h, FLT_E_BODY_NOT_ALLOWED);
-        return 0;
+    default: h2s_body_fail(h, FLT_E_BODY_NOT_ALLOWED); return -1;
     }
     h->req.unconsumed += len;
     h2s_credit_req(h);
@@ -591,8 +598,9 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
     struct px_h2s *h = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (!h) return 0;
-    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) h2s_head_done(h);
-    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) h2s_req_end(h);
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+        px__h2s_head_done(h);
+    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) px__h2s_req_end(h);
     return 0;
 }
 
@@ -603,7 +611,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
     struct px_h2s *h = nghttp2_session_get_stream_user_data(s, id);
     if (!h) return 0;
     nghttp2_session_set_stream_user_data(s, id, NULL);
-    h2s_down_closed(h);
+    px__h2s_down_closed(h);
     return 0;
 }
 
@@ -622,23 +630,26 @@ nghttp2_session_callbacks *px__down_callbacks(void)
 
 /* ------------------------------------------------------------ connection */
 
-static void down_unref(struct px_down *dc)
+void px__down_unref(struct px_down *dc)
 {
-    if (--dc->handles == 0) free(dc);
+    if (--dc->handles > 0) return;
+    if (dc->h1) px__h1_free(dc->h1);
+    free(dc);
 }
 
 static void down_free(struct px_conn *c)
 {
-    down_unref(c->ud);
+    px__down_unref(c->ud);
 }
 
 static void idle_closed(uv_handle_t *h)
 {
-    down_unref(h->data);
+    px__down_unref(h->data);
 }
 
 /* idle_timeout (SPEC 3): a connection without open streams and without
- * reads for that long is sent GOAWAY and closed. */
+ * reads for that long is sent GOAWAY and closed. (HTTP/1.1: a request head
+ * that trickles in does not count as reads, see h1down.c.) */
 static void idle_cb(uv_timer_t *t)
 {
     struct px_down *dc = t->data;
@@ -654,7 +665,7 @@ static void idle_cb(uv_timer_t *t)
         return;
     }
     px__down_goaway(dc);
-    uv_timer_start(t, idle_cb, 1000, 0); /* then close even if the peer stays */
+    if (!dc->base.dead) uv_timer_start(t, idle_cb, 1000, 0); /* then close even if the peer stays */
 }
 
 void px__down_kill(struct px_down *dc)
@@ -664,11 +675,12 @@ void px__down_kill(struct px_down *dc)
     struct px_worker *w = dc->base.w;
     px__sess_undirty(&dc->base);
     while (dc->streams)
-        h2s_down_closed(dc->streams);
+        px__h2s_down_closed(dc->streams);
     if (dc->base.s) {
         nghttp2_session_del(dc->base.s);
         dc->base.s = NULL;
     }
+    if (dc->h1) px__h1_kill(dc);
     if (dc->prev)
         dc->prev->next = dc->next;
     else
@@ -683,11 +695,74 @@ void px__down_kill(struct px_down *dc)
 
 void px__down_goaway(struct px_down *dc)
 {
-    if (dc->goaway || dc->base.dead || !dc->base.s) return;
+    if (dc->base.dead) return;
+    if (!dc->proto) {
+        px__down_kill(dc); /* no request yet: the protocol is not even known */
+        return;
+    }
+    dc->proto->goaway(dc);
+}
+
+/* --------------------------------------------------- HTTP/2 implementation */
+
+static int h2_respond(struct px_h2s *h, const nghttp2_nv *nv, size_t n, enum px_resp_body body)
+{
+    nghttp2_session *s = h->dc->base.s;
+    nghttp2_data_provider prd;
+    prd.source.ptr = h;
+    prd.read_callback = body == PX_RESP_ERR ? err_read : resp_read;
+    int rv = nghttp2_submit_response(s, h->id, nv, n, body == PX_RESP_NONE ? NULL : &prd);
+    if (rv != 0) nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, h->id, NGHTTP2_INTERNAL_ERROR);
+    px__sess_dirty(&h->dc->base);
+    return rv != 0 ? -1 : 0;
+}
+
+static void h2_resume(struct px_h2s *h)
+{
+    nghttp2_session_resume_data(h->dc->base.s, h->id);
+    px__sess_dirty(&h->dc->base);
+}
+
+static void h2_reset(struct px_h2s *h)
+{
+    nghttp2_submit_rst_stream(h->dc->base.s, NGHTTP2_FLAG_NONE, h->id, NGHTTP2_INTERNAL_ERROR);
+    px__sess_dirty(&h->dc->base);
+}
+
+static void h2_goaway(struct px_down *dc)
+{
+    if (dc->goaway || !dc->base.s) return;
     dc->goaway = true;
     nghttp2_submit_goaway(dc->base.s, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(dc->base.s), NGHTTP2_NO_ERROR,
                           NULL, 0);
+    px__sess_dirty(&dc->base);
+}
+
+const struct px_down_proto px__down_h2 = {h2_respond, h2_resume, h2_reset, h2_credit, h2_goaway};
+
+/* The connection is HTTP/2: the session, then our SETTINGS. */
+static void h2_start(struct px_down *dc)
+{
+    struct px_worker *w = dc->base.w;
+    dc->proto = &px__down_h2;
+    if (nghttp2_session_server_new2(&dc->base.s, w->gw->down_cbs, dc, w->gw->down_opt) != 0) {
+        dc->base.s = NULL;
+        px__down_kill(dc);
+        return;
+    }
+    const struct ctr_limits *lim = &w->set->config.limits;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+         lim->max_streams_per_connection ? lim->max_streams_per_connection : 128},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, PX_DOWN_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+         (uint32_t)(lim->max_header_bytes ? lim->max_header_bytes : 65536)},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
+    };
+    nghttp2_submit_settings(dc->base.s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    nghttp2_session_set_local_window_size(dc->base.s, NGHTTP2_FLAG_NONE, 0, PX_CONN_WINDOW);
+    if (w->draining) px__down_goaway(dc);
     px__sess_dirty(&dc->base);
 }
 
@@ -710,49 +785,90 @@ static void dc_on_ready(struct px_conn *c, const char *err)
         return;
     }
     if (c->ssl) {
+        peer_cn(dc);
         const char *p;
         unsigned n;
         px_conn_alpn(c, &p, &n);
-        if (n != 2 || memcmp(p, "h2", 2) != 0) {
-            px__down_kill(dc); /* HTTP/1.1 over TLS: not in this increment */
-            return;
+        if (n == 2 && memcmp(p, "h2", 2) == 0) {
+            h2_start(dc);
+        } else if (n == 8 && memcmp(p, "http/1.1", 8) == 0) {
+            px__h1_start(dc, NULL, 0);
+        } else if (n != 0) {
+            px__down_kill(dc);
         }
-        peer_cn(dc);
+        /* no ALPN: told apart by the first bytes, as in cleartext */
+        return;
     }
-    const struct ctr_limits *lim = &dc->base.w->set->config.limits;
-    nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
-         lim->max_streams_per_connection ? lim->max_streams_per_connection : 128},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, PX_DOWN_WINDOW},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
-         (uint32_t)(lim->max_header_bytes ? lim->max_header_bytes : 65536)},
-        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
-    };
-    nghttp2_submit_settings(dc->base.s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
-    nghttp2_session_set_local_window_size(dc->base.s, NGHTTP2_FLAG_NONE, 0, PX_CONN_WINDOW);
-    if (dc->base.w->draining) px__down_goaway(dc);
+    /* cleartext: HTTP/2 prior knowledge or HTTP/1.1, told apart by the
+     * first bytes (dc_on_read) */
+}
+
+static const char h2_preface[24] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+static void h2_read(struct px_down *dc, const char *p, size_t n)
+{
+    ssize_t r = nghttp2_session_mem_recv(dc->base.s, (const uint8_t *)p, n);
+    if (r < 0) {
+        /* protocol error: send GOAWAY, then close (px_h2_flush reports it) */
+        nghttp2_session_terminate_session(dc->base.s, NGHTTP2_PROTOCOL_ERROR);
+    }
     px__sess_dirty(&dc->base);
+}
+
+/* Before the protocol is known: the bytes read so far are kept in
+ * dc->sniff while they are a prefix of the HTTP/2 client preface. */
+static void sniff(struct px_down *dc, const char *p, size_t n)
+{
+    size_t k = 0;
+    while (k < n && dc->nsniff + k < sizeof(h2_preface) && p[k] == h2_preface[dc->nsniff + k])
+        k++;
+    if (k == n && dc->nsniff + k < sizeof(h2_preface)) {
+        memcpy(dc->sniff + dc->nsniff, p, n); /* a prefix so far: wait for more */
+        dc->nsniff = (uint8_t)(dc->nsniff + n);
+        return;
+    }
+    uint8_t had = dc->nsniff;
+    dc->nsniff = 0;
+    if (had + k == sizeof(h2_preface)) {
+        h2_start(dc);
+        if (dc->base.dead) return;
+        h2_read(dc, h2_preface, had);
+        if (!dc->base.dead && dc->base.s) h2_read(dc, p, n);
+        return;
+    }
+    /* HTTP/1.1: the kept bytes first, then these */
+    char keep[sizeof(dc->sniff)];
+    memcpy(keep, dc->sniff, had);
+    px__h1_start(dc, keep, had);
+    if (!dc->base.dead) px__h1_read(dc, p, n);
 }
 
 static void dc_on_read(struct px_conn *c, const char *p, size_t n)
 {
     struct px_down *dc = c->ud;
-    if (dc->base.dead || !dc->base.s) return;
-    dc->last_active = uv_now(&dc->base.w->loop);
-    ssize_t r = nghttp2_session_mem_recv(dc->base.s, (const uint8_t *)p, n);
-    if (r < 0) {
-        /* protocol error: send GOAWAY, then close (px_h2_flush reports it) */
-        nghttp2_session_terminate_session(dc->base.s, NGHTTP2_PROTOCOL_ERROR);
-        px__sess_dirty(&dc->base);
+    if (dc->base.dead) return;
+    if (dc->h1) {
+        px__h1_read(dc, p, n);
         return;
     }
-    px__sess_dirty(&dc->base);
+    dc->last_active = uv_now(&dc->base.w->loop);
+    if (!dc->proto) {
+        sniff(dc, p, n);
+        return;
+    }
+    if (!dc->base.s) return;
+    h2_read(dc, p, n);
 }
 
 static void dc_on_eof(struct px_conn *c, const char *err)
 {
     (void)err;
-    px__down_kill(c->ud);
+    struct px_down *dc = c->ud;
+    if (dc->h1 && !dc->base.dead) {
+        px__h1_eof(dc); /* the answers to requests already read may still go out */
+        return;
+    }
+    px__down_kill(dc);
 }
 
 static void dc_on_writable(struct px_conn *c)
@@ -777,12 +893,6 @@ void px__down_accept(struct px_worker *w, uv_stream_t *server, SSL_CTX *ctx)
     uv_timer_init(&w->loop, &dc->idle);
     dc->idle.data = dc;
     dc->last_active = uv_now(&w->loop);
-    if (nghttp2_session_server_new2(&dc->base.s, w->gw->down_cbs, dc, w->gw->down_opt) != 0) {
-        dc->base.dead = true;
-        uv_close((uv_handle_t *)&dc->idle, idle_closed);
-        px_conn_close(&dc->base.conn);
-        return;
-    }
     uint64_t ims = w->set->config.limits.idle_timeout_ms;
     if (ims) uv_timer_start(&dc->idle, idle_cb, ims, 0);
     dc->next = w->downs;

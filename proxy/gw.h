@@ -75,6 +75,8 @@ struct px_sess {
 };
 
 struct px_h2s;
+struct px_h1;
+struct px_down_proto;
 
 struct px_down {
     struct px_sess base;
@@ -85,6 +87,11 @@ struct px_down {
     int handles;                 /* tcp + idle; freed at 0 */
     bool goaway;
     char caller[256]; /* mTLS subject CN, "" when none */
+    /* ---- downstream protocol (HTTP/1.1 downstream: h1down.c) ---- */
+    const struct px_down_proto *proto; /* NULL until known (ALPN or the first bytes) */
+    struct px_h1 *h1;                  /* HTTP/1.1 state; NULL for h2 */
+    uint8_t nsniff;                    /* cleartext: bytes of a possible h2 preface */
+    char sniff[24];
 };
 
 enum px_up_state { PX_UP_CONNECTING = 0, PX_UP_READY, PX_UP_GOAWAY, PX_UP_DEAD };
@@ -106,6 +113,8 @@ struct px_up {
     struct px_h2s *pending; /* waiting for the connection */
     struct px_h2s *active;  /* submitted */
     uint32_t nactive;
+    int proto;          /* enum ctr_up_proto of the contract(s) using it */
+    struct px_h1up *h1; /* non-NULL: an HTTP/1.1 connection (h1up.c); base.s is NULL */
 };
 
 /* --------------------------------------------------------------- streams */
@@ -297,6 +306,111 @@ int px__up_attach(struct px_h2s *h);
 void px__up_detach(struct px_h2s *h);
 int px__up_submit(struct px_h2s *h);
 void px__up_kill(struct px_up *u, const char *why);
+
+/* ------------------------------------ downstream protocols (h2 and h1) */
+
+/* What the exchange code of down.c needs from a downstream protocol. The
+ * HTTP/2 implementation is in down.c, the HTTP/1.1 one in h1down.c. None
+ * of these sends anything at once: they queue, and the connection is
+ * flushed from the worker's idle handle (px__sess_dirty). */
+enum px_resp_body {
+    PX_RESP_NONE = 0, /* the head ends the response */
+    PX_RESP_ERR,      /* the gateway's answer: h->errbody[0, errlen) */
+    PX_RESP_PIPE,     /* the provider's body, streamed from h->resp */
+};
+struct px_down_proto {
+    /* Response head of |h|: nv[0] is :status; nv[1, n) the fields (the
+     * request id included). Returns 0, or -1 when it cannot be sent. */
+    int (*respond)(struct px_h2s *h, const nghttp2_nv *nv, size_t n, enum px_resp_body body);
+    /* h->resp has more bytes or reached its end. */
+    void (*resume)(struct px_h2s *h);
+    /* The response under way cannot be completed: abort it. */
+    void (*reset)(struct px_h2s *h);
+    /* Request bytes counted in h->req.unconsumed were handled: more may come
+     * (while h->req holds less than PX_PIPE_HIGH, or h->buffer_all). */
+    void (*credit)(struct px_h2s *h);
+    /* Stop taking requests; close once what is under way is answered. */
+    void (*goaway)(struct px_down *dc);
+};
+extern const struct px_down_proto px__down_h2;
+
+/* down.c: the protocol-independent request path, used by both protocols */
+void px__h2s_head_done(struct px_h2s *h);
+/* Request body bytes; returns 0, or -1 when the exchange was refused
+ * (the bytes are dropped). */
+int px__h2s_req_body(struct px_h2s *h, const char *p, size_t n);
+void px__h2s_req_end(struct px_h2s *h);
+void px__h2s_refuse(struct px_h2s *h, int status, const char *code, const char *msg);
+/* The downstream side took |n| response body bytes from h->resp; true
+ * when the response body is complete (h->resp_done set). */
+bool px__h2s_resp_taken(struct px_h2s *h, size_t n);
+/* The downstream exchange is over (answered, or its connection died). */
+void px__h2s_down_closed(struct px_h2s *h);
+/* A new exchange on |dc| (linked, with a request id), or NULL. */
+struct px_h2s *px__h2s_open(struct px_down *dc, int32_t id);
+
+/* h1down.c: HTTP/1.1 downstream */
+extern const struct px_down_proto px__down_h1;
+/* Switches |dc| to HTTP/1.1 and processes |p|[0, n) already read. */
+void px__h1_start(struct px_down *dc, const char *p, size_t n);
+void px__h1_read(struct px_down *dc, const char *p, size_t n);
+void px__h1_eof(struct px_down *dc);
+/* Flushes queued output (worker idle handle); -1: close the connection. */
+int px__h1_flush(struct px_down *dc);
+/* From px__down_kill: closes the HTTP/1.1 handles. */
+void px__h1_kill(struct px_down *dc);
+/* down.c: one handle of |dc| is closed (the last one frees it). */
+void px__down_unref(struct px_down *dc);
+/* Frees the HTTP/1.1 state (with its connection). */
+void px__h1_free(struct px_h1 *h1);
+/* Listener TLS contexts: ALPN h2, then http/1.1. Start-up: parser limits. */
+void px__h1_tls_ctx(SSL_CTX *ctx);
+void px__h1_init(void);
+
+/* ------------------------------------------ HTTP/1.1 upstreams (h1up.c) */
+/*
+ * A px_up whose provider chose HTTP/1.1 (TLS: ALPN http/1.1 or no ALPN;
+ * cleartext: `upstream.protocol: http/1.1`) drops its nghttp2 session
+ * (base.s NULL) and gets u->h1. It carries one exchange at a time:
+ * u->active holds at most the one in flight, u->pending the requests
+ * waiting for it. Per upstream and worker at most PX_H1_MAX_CONNS
+ * connections are opened; beyond, requests queue. docs/GATEWAY.md,
+ * "HTTP/1.1 upstreams".
+ *
+ * For such a stream, h->rnv names and values point into the connection's
+ * buffer: they are valid until px__h2s_respond returns (a downstream that
+ * writes the head later must copy it).
+ */
+#define PX_H1_MAX_CONNS 32           /* connections per upstream and worker */
+#define PX_H1_CL_MAX (64u * 1024u)   /* bodies complete within this get a content-length */
+#define PX_H1_HEAD_MAX (64u * 1024u) /* response head bytes */
+
+struct px_h1up;
+/* Turns |u| (connected, handshake done) into an HTTP/1.1 connection.
+ * Returns 0, or -1 (out of memory). */
+int px__h1up_init(struct px_up *u);
+/* Frees what px__h1up_init allocated (from up.c's last unref). */
+void px__h1up_free(struct px_h1up *x);
+/* Stops the connection's handles (from px__up_kill). */
+void px__h1up_kill(struct px_up *u);
+/* The connection of |key| a new request should wait on: an idle one, or
+ * NULL with |*open_new| true when another may be opened, else the least
+ * loaded one. */
+struct px_up *px__h1up_pick(struct px_worker *w, const char *key, bool *open_new);
+/* px__up_submit for an HTTP/1.1 connection: starts the exchange or queues
+ * it. Returns 0, or -1 after answering |h|. */
+int px__h1up_submit(struct px_h2s *h);
+void px__h1up_read(struct px_up *u, const char *p, size_t n);
+void px__h1up_eof(struct px_up *u, const char *err);
+/* |h| left u->active: unless its exchange completed, the connection is
+ * closed (the provider must not see a complete request). */
+void px__h1up_detached(struct px_up *u);
+/* up.c helpers for h1up.c */
+void px__up_unref(struct px_up *u);
+bool px__up_retry(struct px_h2s *h);
+void px__up_activate(struct px_h2s *h);
+void px__up_move(struct px_h2s *h, struct px_up *to);
+/* -------------------------------------- end of HTTP/1.1 upstreams block */
 
 /* audit.c */
 int px__audit_open(const char *path, char *err, size_t errlen);

@@ -193,9 +193,12 @@ static void tls_in(struct px_conn *c, const char *p, size_t n)
         if (r != 1) {
             int e = SSL_get_error(c->ssl, r);
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+            /* the peer refused every protocol we offered (RFC 7301 3.2) */
+            bool alpn =
+                ERR_GET_REASON(ERR_peek_error()) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL;
             c->ready = false;
             c->eof_sent = true;
-            c->ops->on_ready(c, "tls");
+            c->ops->on_ready(c, alpn ? "alpn" : "tls");
             return;
         }
         tls_ready_check(c);
@@ -248,6 +251,18 @@ static int start_reading(struct px_conn *c)
 {
     c->reading = true;
     return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+}
+
+int px_conn_pause(struct px_conn *c, bool pause)
+{
+    if (c->closing) return 0;
+    if (pause) {
+        if (!c->reading) return 0;
+        c->reading = false;
+        return uv_read_stop((uv_stream_t *)&c->tcp);
+    }
+    if (c->reading || !c->ready) return 0;
+    return start_reading(c);
 }
 
 static int tls_setup(struct px_conn *c, SSL_CTX *ctx)

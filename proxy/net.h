@@ -82,6 +82,11 @@ size_t px_conn_write(struct px_conn *c, const char *p, size_t n);
 void px_conn_kick(struct px_conn *c);
 /* Whether output is queued or in flight. */
 bool px_conn_busy(const struct px_conn *c);
+/* Stops reading from the socket (|pause| true) or starts again (false),
+ * for back-pressure. With TLS, records already read are still decrypted
+ * and delivered (at most one socket read, 64 KiB). Returns 0 or a libuv
+ * error. */
+int px_conn_pause(struct px_conn *c, bool pause);
 /* Closes (idempotent); on_close follows. */
 void px_conn_close(struct px_conn *c);
 /* The negotiated ALPN protocol, "" when none. */

@@ -164,8 +164,10 @@ int px_serve(const char *config_path)
                 fprintf(stderr, "privgate: cannot start: listener %s: %s\n", ls->address, err);
                 goto out;
             }
+            px__h1_tls_ctx(G.listeners[l].ctx); /* ALPN h2, then http/1.1 */
         }
     }
+    px__h1_init();
     for (unsigned w = 0; w < G.nworkers; w++) {
         fds[w] = malloc(G.nlisteners * sizeof(int));
         if (!fds[w]) {
@@ -240,7 +242,8 @@ int px_serve(const char *config_path)
     }
     for (size_t l = 0; l < G.nlisteners; l++)
         fprintf(stderr, "privgate: listening on %s (%s)\n", G.listeners[l].name,
-                G.listeners[l].ctx ? "TLS, h2" : "cleartext, h2 prior knowledge");
+                G.listeners[l].ctx ? "TLS, h2 and http/1.1"
+                                   : "cleartext, h2 prior knowledge and HTTP/1.1");
     if (G.set->config.admin_address)
         fprintf(stderr, "privgate: admin on %s\n", G.set->config.admin_address);
     fprintf(stderr, "privgate: %zu contract(s), %u worker(s)\n", G.set->ncontracts, G.nworkers);

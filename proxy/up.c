@@ -2,7 +2,9 @@
  * privgate proxy: the upstream side — a per-worker pool of HTTP/2 client
  * connections to the providers (TLS with verification and ALPN h2, or
  * cleartext h2c for `insecure: true` http:// upstreams), each carrying
- * many streams.
+ * many streams. A provider that answers ALPN with http/1.1 (or none), or a
+ * contract with `protocol: http/1.1`, gets HTTP/1.1 connections instead:
+ * the same px_up, driven by h1up.c.
  *
  * A connection is identified by scheme, host, port, SNI name and CA file:
  * contracts that point at the same upstream share it, and a reloaded
@@ -58,6 +60,7 @@ void px__up_detach(struct px_h2s *h)
 {
     struct px_up *u = h->uc;
     if (!u) return;
+    bool was_active = false;
     if (h->in_pending) {
         list_remove(&u->pending, h);
         h->in_pending = false;
@@ -65,16 +68,42 @@ void px__up_detach(struct px_h2s *h)
         list_remove(&u->active, h);
         h->in_active = false;
         u->nactive--;
+        was_active = true;
     }
     h->uc = NULL;
+    if (u->h1 && was_active) px__h1up_detached(u);
     up_idle_check(u);
+}
+
+/* HTTP/1.1 (h1up.c): |h| waiting in its connection's |pending| starts. */
+void px__up_activate(struct px_h2s *h)
+{
+    struct px_up *u = h->uc;
+    list_remove(&u->pending, h);
+    h->in_pending = false;
+    list_push(&u->active, h);
+    h->in_active = true;
+    u->nactive++;
+    h->up_open = true;
+    up_idle_check(u);
+}
+
+/* HTTP/1.1 (h1up.c): |h| waits on connection |to| instead. */
+void px__up_move(struct px_h2s *h, struct px_up *to)
+{
+    px__up_detach(h);
+    h->uc = to;
+    list_push(&to->pending, h);
+    h->in_pending = true;
+    up_idle_check(to);
 }
 
 /* ------------------------------------------------------------- lifetime */
 
-static void up_unref(struct px_up *u)
+void px__up_unref(struct px_up *u)
 {
     if (--u->handles > 0) return;
+    if (u->h1) px__h1up_free(u->h1);
     free(u->key);
     free(u->host);
     free(u->sni);
@@ -84,12 +113,12 @@ static void up_unref(struct px_up *u)
 
 static void up_conn_closed(struct px_conn *c)
 {
-    up_unref(c->ud);
+    px__up_unref(c->ud);
 }
 
 static void up_timer_closed(uv_handle_t *hd)
 {
-    up_unref(hd->data);
+    px__up_unref(hd->data);
 }
 
 void px__up_kill(struct px_up *u, const char *why)
@@ -109,6 +138,13 @@ void px__up_kill(struct px_up *u, const char *why)
     while (u->pending) {
         struct px_h2s *h = u->pending;
         px__up_detach(h);
+        if (u->h1) {
+            /* queued behind an HTTP/1.1 exchange, never sent: it waits
+             * for another connection */
+            h->up_submitted = false;
+            if (px__up_attach(h) != 0) px__h2s_maybe_release(h);
+            continue;
+        }
         px__h2s_up_gone(h, why);
         px__h2s_maybe_release(h);
     }
@@ -123,6 +159,7 @@ void px__up_kill(struct px_up *u, const char *why)
         nghttp2_session_del(u->base.s);
         u->base.s = NULL;
     }
+    if (u->h1) px__h1up_kill(u);
     if (u->gai_pending) uv_cancel((uv_req_t *)&u->gai);
     uv_timer_stop(&u->ctimer);
     uv_close((uv_handle_t *)&u->ctimer, up_timer_closed);
@@ -242,8 +279,16 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
  * request pipe still holds the whole filtered body). */
 static bool retry_refused(struct px_h2s *h, uint32_t code)
 {
-    if (code != NGHTTP2_REFUSED_STREAM || h->retries > 0 || (h->req_sent > 0 && !h->replay_ok) ||
-        h->finished || h->responded || !h->down_open || !h->contract)
+    return code == NGHTTP2_REFUSED_STREAM && px__up_retry(h);
+}
+
+/* Sends |h| (detached, not processed by the provider) again, once. Also
+ * used by h1up.c for a reused keep-alive connection that the provider
+ * closed before answering. */
+bool px__up_retry(struct px_h2s *h)
+{
+    if (h->retries > 0 || (h->req_sent > 0 && !h->replay_ok) || h->finished || h->responded ||
+        !h->down_open || !h->contract)
         return false;
     h->retries++;
     if (h->replay.head) {
@@ -320,12 +365,8 @@ static ssize_t req_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len
             h->replay_ok = false;
         }
     }
-    if (h->req.unconsumed && h->req.bytes < PX_PIPE_HIGH && h->dc && h->dc->base.s &&
-        h->down_open) {
-        nghttp2_session_consume(h->dc->base.s, h->id, (size_t)h->req.unconsumed);
-        h->req.unconsumed = 0;
-        px__sess_dirty(&h->dc->base);
-    }
+    if (h->req.unconsumed && h->req.bytes < PX_PIPE_HIGH && h->dc && h->down_open)
+        h->dc->proto->credit(h); /* HTTP/2 or HTTP/1.1 downstream */
     if (h->req.bytes == 0 && h->req.eof) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
@@ -378,6 +419,7 @@ static bool hdr_is(const struct ctr_header *hd, const char *lit)
 int px__up_submit(struct px_h2s *h)
 {
     struct px_up *u = h->uc;
+    if (u->h1) return px__h1up_submit(h);
     struct ctr_decision *d = h->d;
     nghttp2_nv nv[CTR_MAX_FWD_HEADERS + 5];
     size_t n = 0;
@@ -433,19 +475,61 @@ int px__up_submit(struct px_h2s *h)
 
 /* --------------------------------------------------------------- connect */
 
+/* The provider speaks HTTP/1.1 on |u|: one exchange at a time. The
+ * oldest request waiting on it stays; the others (attached while the
+ * protocol was unknown) are spread over other connections. */
+static void up_ready_h1(struct px_up *u)
+{
+    nghttp2_session_del(u->base.s);
+    u->base.s = NULL;
+    u->base.conn.ptlen = 0; /* nothing of HTTP/2 may leave (none is staged: up_writable) */
+    if (px__h1up_init(u) != 0) {
+        px__up_kill(u, "connect");
+        return;
+    }
+    u->state = PX_UP_READY;
+    struct px_h2s *keep = u->pending;
+    size_t m = 0;
+    while (keep && keep->unext) {
+        keep = keep->unext;
+        m++;
+    }
+    /* re-attached requests may land on |u| again, in front: take the
+     * originals from just before |keep|, oldest first */
+    for (size_t i = 0; i < m && keep && keep->uprev; i++) {
+        struct px_h2s *h = keep->uprev;
+        px__up_detach(h);
+        if (px__up_attach(h) != 0) px__h2s_maybe_release(h);
+    }
+    up_idle_check(u);
+    if (keep) px__h2s_try_submit(keep);
+}
+
 static void up_ready(struct px_conn *c, const char *err)
 {
     struct px_up *u = c->ud;
     if (u->base.dead) return;
     uv_timer_stop(&u->ctimer);
+    bool h1 = false;
     if (!err && c->ssl) {
         const char *p;
         unsigned n;
         px_conn_alpn(c, &p, &n);
-        if (n != 2 || memcmp(p, "h2", 2) != 0) err = "alpn";
+        bool is_h2 = n == 2 && memcmp(p, "h2", 2) == 0;
+        /* no ALPN answer (RFC 7301 3.2): the server's default, HTTP/1.1 */
+        bool is_h1 = n == 0 || (n == 8 && memcmp(p, "http/1.1", 8) == 0);
+        if (u->proto == CTR_UP_H2 ? !is_h2 : u->proto == CTR_UP_HTTP1 ? !is_h1 : !is_h1 && !is_h2)
+            err = "alpn";
+        h1 = is_h1;
+    } else if (!err) {
+        h1 = u->proto == CTR_UP_HTTP1;
     }
     if (err) {
         px__up_kill(u, err);
+        return;
+    }
+    if (h1) {
+        up_ready_h1(u);
         return;
     }
     nghttp2_settings_entry iv[] = {
@@ -469,7 +553,12 @@ static void up_ready(struct px_conn *c, const char *err)
 static void up_read(struct px_conn *c, const char *p, size_t n)
 {
     struct px_up *u = c->ud;
-    if (u->base.dead || !u->base.s) return;
+    if (u->base.dead) return;
+    if (u->h1) {
+        px__h1up_read(u, p, n);
+        return;
+    }
+    if (!u->base.s) return;
     ssize_t r = nghttp2_session_mem_recv(u->base.s, (const uint8_t *)p, n);
     if (r < 0) {
         px__up_kill(u, "protocol");
@@ -480,13 +569,21 @@ static void up_read(struct px_conn *c, const char *p, size_t n)
 
 static void up_eof(struct px_conn *c, const char *err)
 {
-    (void)err;
-    px__up_kill(c->ud, "connect");
+    struct px_up *u = c->ud;
+    if (u->h1 && !u->base.dead) {
+        px__h1up_eof(u, err);
+        return;
+    }
+    px__up_kill(u, "connect");
 }
 
 static void up_writable(struct px_conn *c)
 {
     struct px_up *u = c->ud;
+    /* not while connecting: the session's preface would be staged before
+     * ALPN says whether the provider speaks HTTP/2 at all; HTTP/1.1
+     * connections are driven by their pump (h1up.c) */
+    if (u->state == PX_UP_CONNECTING || u->h1) return;
     px__sess_dirty(&u->base);
 }
 
@@ -518,7 +615,18 @@ static void up_connect_addr(struct px_up *u, const struct sockaddr *sa)
         }
     }
     const char *name = u->sni ? u->sni : u->host;
-    if (px_conn_connect(&u->base.conn, sa, ctx, name, name) != 0) px__up_kill(u, "connect");
+    if (px_conn_connect(&u->base.conn, sa, ctx, name, name) != 0) {
+        px__up_kill(u, "connect");
+        return;
+    }
+    if (u->base.conn.ssl && u->proto != CTR_UP_H2) {
+        /* the context offers h2 only; this connection offers HTTP/1.1 too
+         * (auto) or only (protocol: http/1.1) */
+        static const unsigned char both[] = "\x02h2\x08http/1.1";
+        const unsigned char *alpn = u->proto == CTR_UP_HTTP1 ? both + 3 : both;
+        unsigned len = u->proto == CTR_UP_HTTP1 ? 9u : 12u;
+        if (SSL_set_alpn_protos(u->base.conn.ssl, alpn, len) != 0) px__up_kill(u, "tls");
+    }
 }
 
 static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -549,6 +657,7 @@ static struct px_up *up_new(struct px_worker *w, const struct ctr_upstream *up, 
     u->sni = up->server_name ? strdup(up->server_name) : NULL;
     u->ca = up->ca ? strdup(up->ca) : NULL;
     u->tls = !(up->scheme && strcmp(up->scheme, "http") == 0);
+    u->proto = (int)up->protocol;
     u->port = up->port ? up->port : (u->tls ? 443 : 80);
     bool v6 = strchr(up->host, ':') != NULL;
     if ((u->tls && u->port == 443) || (!u->tls && u->port == 80))
@@ -621,13 +730,24 @@ int px__up_attach(struct px_h2s *h)
     struct px_worker *w = h->w;
     const struct ctr_upstream *up = &h->contract->upstream;
     char key[1024];
-    snprintf(key, sizeof(key), "%s://%s:%u|%s|%s", up->scheme ? up->scheme : "https", up->host,
-             (unsigned)up->port, up->server_name ? up->server_name : "", up->ca ? up->ca : "");
+    snprintf(key, sizeof(key), "%s://%s:%u|%s|%s|%d", up->scheme ? up->scheme : "https", up->host,
+             (unsigned)up->port, up->server_name ? up->server_name : "", up->ca ? up->ca : "",
+             (int)up->protocol);
     struct px_up *u = NULL;
-    for (struct px_up *c = w->ups; c; c = c->next) {
-        if (!c->base.dead && strcmp(c->key, key) == 0 && up_has_room(c)) {
-            u = c;
-            break;
+    /* HTTP/1.1 when the contract says so, or when the provider already
+     * chose it on a connection of this pool */
+    bool h1 = up->protocol == CTR_UP_HTTP1;
+    for (struct px_up *c = w->ups; c && !h1; c = c->next)
+        h1 = !c->base.dead && c->h1 && strcmp(c->key, key) == 0;
+    if (h1) {
+        bool open_new = false;
+        u = px__h1up_pick(w, key, &open_new);
+    } else {
+        for (struct px_up *c = w->ups; c; c = c->next) {
+            if (!c->base.dead && !c->h1 && strcmp(c->key, key) == 0 && up_has_room(c)) {
+                u = c;
+                break;
+            }
         }
     }
     if (!u) u = up_new(w, up, key);

@@ -240,7 +240,12 @@ static void idle_cb(uv_idle_t *h)
         list = s->dirty_next;
         s->dirty = false;
         s->dirty_next = NULL;
-        if (s->dead || !s->s) continue;
+        if (s->dead) continue;
+        if (!s->is_up && ((struct px_down *)s)->h1) { /* HTTP/1.1 downstream */
+            if (px__h1_flush((struct px_down *)s) != 0) px__down_kill((struct px_down *)s);
+            continue;
+        }
+        if (!s->s) continue;
         if (px_h2_flush(s->s, &s->conn) != 0) {
             if (s->is_up)
                 px__up_kill((struct px_up *)s, "connect");
@@ -327,8 +332,10 @@ static void start_drain(struct px_worker *w)
     w->draining = true;
     for (size_t i = 0; i < w->nlst; i++)
         uv_close((uv_handle_t *)&w->lst[i], NULL);
-    for (struct px_down *d = w->downs; d; d = d->next)
+    for (struct px_down *d = w->downs, *n; d; d = n) {
+        n = d->next; /* a connection whose protocol is not known yet is closed */
         px__down_goaway(d);
+    }
     uint64_t deadline = w->set ? w->set->config.limits.upstream_timeout_ms : 30000;
     if (deadline < 1000) deadline = 1000;
     uv_timer_start(&w->drain_timer, drain_deadline, deadline, 0);

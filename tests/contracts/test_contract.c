@@ -387,3 +387,40 @@ Test(contract, hash_without_key_on_form_route)
     remove(p);
     rmdir(dir);
 }
+
+/* upstream.protocol (not in SPEC 4; docs/GATEWAY.md "HTTP/1.1 upstreams"):
+ * h2 | http/1.1 | auto, default auto; anything else is an error. */
+Test(contract, upstream_protocol)
+{
+    char dir[] = TMP_TEMPLATE("ctr-proto");
+    cr_assert_not_null(mkdtemp(dir));
+    static const char *const vals[] = {NULL, "auto", "h2", "http/1.1", "\"HTTP/1.1\"", "h3"};
+    static const enum ctr_up_proto want[] = {CTR_UP_AUTO, CTR_UP_AUTO, CTR_UP_H2, CTR_UP_HTTP1};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        char p[96];
+        snprintf(p, sizeof p, "%s/c%zu.yaml", dir, i);
+        FILE *f = fopen(p, "w");
+        cr_assert_not_null(f);
+        fputs("contract: 1\nprovider: s\npurposes: [p]\nupstream:\n  url: http://127.0.0.1:9\n"
+              "  insecure: true\n",
+              f);
+        if (vals[i]) fprintf(f, "  protocol: %s\n", vals[i]);
+        fputs("routes: [{ method: GET, path: /a }]\n", f);
+        fclose(f);
+        struct diaglog l;
+        struct ctr_set *s = load_one(p, &l);
+        if (i < 4) {
+            cr_assert_not_null(s, "%s: %s", vals[i] ? vals[i] : "(none)", l.text);
+            cr_expect_eq(only(s)->upstream.protocol, want[i], "%s", vals[i] ? vals[i] : "(none)");
+            ctr_set_unref(s);
+        } else {
+            cr_expect_null(s, "%s accepted", vals[i]);
+            char w[160];
+            snprintf(w, sizeof w, "%s:7:13: upstream.protocol: expected h2, http/1.1 or auto", p);
+            cr_expect(strstr(l.text, w) != NULL, "missing '%s' in\n%s", w, l.text);
+            cr_expect_eq(l.d.errors, 1, "%s", l.text);
+        }
+        remove(p);
+    }
+    rmdir(dir);
+}
