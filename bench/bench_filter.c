@@ -41,8 +41,7 @@ struct buf {
 
 static void buf_reserve(struct buf *b, size_t more)
 {
-    if (b->len + more <= b->cap)
-        return;
+    if (b->len + more <= b->cap) return;
     size_t cap = b->cap ? b->cap : 1 << 16;
     while (cap < b->len + more)
         cap *= 2;
@@ -95,17 +94,17 @@ static uint32_t rnd(uint32_t n)
     return (uint32_t)((rng >> 11) % n);
 }
 
-static const char *const first_names[] = {"Ann", "Bob", "Chloé", "Dmitri", "Eve", "Farah",
-                                          "Gustav", "Hana", "Ivan", "Júlia", "Kenji", "Lena"};
-static const char *const last_names[] = {"Smith", "Okafor", "Müller", "Nakamura", "García",
-                                         "Kowalski", "Andersson", "Dubois"};
-static const char *const cities[] = {"London", "Manchester", "Leeds", "Bristol",
-                                     "Glasgow", "Cardiff", "Belfast", "York"};
+static const char *const first_names[] = {"Ann",    "Bob",  "Chloé", "Dmitri", "Eve",   "Farah",
+                                          "Gustav", "Hana", "Ivan",  "Júlia",  "Kenji", "Lena"};
+static const char *const last_names[] = {"Smith",  "Okafor",   "Müller",    "Nakamura",
+                                         "García", "Kowalski", "Andersson", "Dubois"};
+static const char *const cities[] = {"London",  "Manchester", "Leeds",   "Bristol",
+                                     "Glasgow", "Cardiff",    "Belfast", "York"};
 static const char *const products[] = {
     "Organic cotton T-shirt, navy, size M", "Stainless steel water bottle 750 ml",
     "Wireless noise-cancelling headphones", "Ceramic pour-over coffee dripper",
-    "Merino wool hiking socks (3 pairs)", "LED desk lamp with USB-C charging port",
-    "Recycled paper notebook, dotted, A5", "Cast iron skillet 26 cm, pre-seasoned"};
+    "Merino wool hiking socks (3 pairs)",   "LED desk lamp with USB-C charging port",
+    "Recycled paper notebook, dotted, A5",  "Cast iron skillet 26 cm, pre-seasoned"};
 static const char *const statuses[] = {"paid", "pending", "shipped", "refunded"};
 static const char *const tags[] = {"sale", "new", "eco", "bundle", "gift", "clearance"};
 
@@ -131,10 +130,12 @@ static void gen_address(struct buf *b)
     static const uint32_t m[] = {200, 8, 8, 26, 26, 20, 10, 26, 26};
     uint32_t v[9];
     draw(v, m, 9);
-    putf(b, "{\"line1\":\"%u %s Street\",\"line2\":null,\"city\":\"%s\",\"postal_code\":\"%c%c%u %u%c%c\","
-            "\"country\":\"GB\"}",
-         1 + v[0], last_names[v[1]], cities[v[2]], (int)('A' + v[3]), (int)('A' + v[4]),
-         1 + v[5], v[6], (int)('A' + v[7]), (int)('A' + v[8]));
+    putf(b,
+         "{\"line1\":\"%u %s Street\",\"line2\":null,\"city\":\"%s\",\"postal_code\":\"%c%c%u "
+         "%u%c%c\","
+         "\"country\":\"GB\"}",
+         1 + v[0], last_names[v[1]], cities[v[2]], (int)('A' + v[3]), (int)('A' + v[4]), 1 + v[5],
+         v[6], (int)('A' + v[7]), (int)('A' + v[8]));
 }
 
 /* One order, about 1 KiB. */
@@ -146,14 +147,16 @@ static void gen_order(struct buf *b, uint32_t id)
     draw(v, m1, 11);
     const char *fn = first_names[v[0]], *ln = last_names[v[1]];
     uint32_t c = cents();
-    putf(b, "{\"id\":%u,\"object\":\"order\",\"created_at\":\"2026-%02u-%02uT%02u:%02u:%02uZ\","
-            "\"status\":\"%s\",\"currency\":\"GBP\",\"total\":%u.%02u,\"paid\":%s,\"gift\":%s,",
+    putf(b,
+         "{\"id\":%u,\"object\":\"order\",\"created_at\":\"2026-%02u-%02uT%02u:%02u:%02uZ\","
+         "\"status\":\"%s\",\"currency\":\"GBP\",\"total\":%u.%02u,\"paid\":%s,\"gift\":%s,",
          id, 1 + v[2], 1 + v[3], v[4], v[5], v[6], statuses[v[7]], 1 + v[8], c,
          v[9] ? "true" : "false", v[10] ? "false" : "true");
     draw(v, m2, 8);
-    putf(b, "\"customer\":{\"id\":\"cus_%08x%08x\",\"email\":\"%s.%s%u@example.com\","
-            "\"name\":\"%s %s\",\"phone\":\"+44 7700 9%05u\",\"birth_date\":\"19%02u-%02u-%02u\","
-            "\"marketing_opt_in\":%s,\"address\":",
+    putf(b,
+         "\"customer\":{\"id\":\"cus_%08x%08x\",\"email\":\"%s.%s%u@example.com\","
+         "\"name\":\"%s %s\",\"phone\":\"+44 7700 9%05u\",\"birth_date\":\"19%02u-%02u-%02u\","
+         "\"marketing_opt_in\":%s,\"address\":",
          v[0], v[1], fn, ln, v[2], fn, ln, v[3], 40 + v[4], 1 + v[5], 1 + v[6],
          v[7] ? "true" : "false");
     gen_address(b);
@@ -167,16 +170,19 @@ static void gen_order(struct buf *b, uint32_t id)
         static const uint32_t m3[] = {1000000, 8, 5, 200};
         draw(v, m3, 4);
         uint32_t ic = cents(), t1 = rnd(6), t2 = rnd(6);
-        putf(b, "%s{\"sku\":\"SKU-%06u\",\"name\":\"%s\",\"quantity\":%u,\"unit_price\":%u.%02u,"
-                "\"tags\":[\"%s\",\"%s\"],\"gift_message\":null}",
+        putf(b,
+             "%s{\"sku\":\"SKU-%06u\",\"name\":\"%s\",\"quantity\":%u,\"unit_price\":%u.%02u,"
+             "\"tags\":[\"%s\",\"%s\"],\"gift_message\":null}",
              i ? "," : "", v[0], products[v[1]], 1 + v[2], 1 + v[3], ic, tags[t1], tags[t2]);
     }
     static const uint32_t m4[] = {256, 0xffffffffu, 0xffffffffu};
     draw(v, m4, 3);
-    putf(b, "],\"metadata\":{\"source\":\"web\",\"ip\":\"203.0.113.%u\","
-            "\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)\","
-            "\"session\":\"%08x%08x\"},\"notes\":\"Customer asked about delivery window\"}",
-         v[0], v[1], v[2]);
+    putf(
+        b,
+        "],\"metadata\":{\"source\":\"web\",\"ip\":\"203.0.113.%u\","
+        "\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)\","
+        "\"session\":\"%08x%08x\"},\"notes\":\"Customer asked about delivery window\"}",
+        v[0], v[1], v[2]);
 }
 
 /* A list page of orders: {"object":"list",...,"data":[...]}, about |size| bytes. */
@@ -186,13 +192,13 @@ static void gen_list(struct buf *b, size_t size, uint32_t *id)
     uint32_t v[3];
     draw(v, m, 3);
     size_t st = b->len;
-    putf(b, "{\"object\":\"list\",\"page\":%u,\"per_page\":100,\"has_more\":true,"
-            "\"request_id\":\"req_%08x%08x\",\"data\":[",
+    putf(b,
+         "{\"object\":\"list\",\"page\":%u,\"per_page\":100,\"has_more\":true,"
+         "\"request_id\":\"req_%08x%08x\",\"data\":[",
          1 + v[0], v[1], v[2]);
     bool first = true;
     while (b->len - st + 1100 < size) {
-        if (!first)
-            put(b, ",", 1);
+        if (!first) put(b, ",", 1);
         first = false;
         gen_order(b, (*id)++);
     }
@@ -206,12 +212,15 @@ struct rule {
     struct flt_action act;
 };
 
-#define KEEP {FLT_ACT_KEEP, 0, false}
+#define KEEP                                                                                       \
+    {                                                                                              \
+        FLT_ACT_KEEP, 0, false                                                                     \
+    }
 static const struct rule rules_order[] = {
-    {"id", KEEP},          {"object", KEEP},           {"created_at", KEEP},
-    {"status", KEEP},      {"currency", KEEP},         {"total", KEEP},
-    {"paid", KEEP},        {"shipping.method", KEEP},  {"shipping.address", KEEP},
-    {"items[].sku", KEEP}, {"items[].quantity", KEEP}, {"items[].unit_price", KEEP},
+    {"id", KEEP},           {"object", KEEP},           {"created_at", KEEP},
+    {"status", KEEP},       {"currency", KEEP},         {"total", KEEP},
+    {"paid", KEEP},         {"shipping.method", KEEP},  {"shipping.address", KEEP},
+    {"items[].sku", KEEP},  {"items[].quantity", KEEP}, {"items[].unit_price", KEEP},
     {"items[].name", KEEP}, {"customer.address", KEEP}, {NULL, KEEP},
 };
 static const struct rule rules_list[] = {
@@ -292,16 +301,15 @@ struct corpus {
     const char *name;
     const char *jq; /* NULL: no jq equivalent */
     const struct rule *rules;
-    struct buf data;  /* documents, each followed by '\n' */
-    size_t *off;      /* document i is data.p[off[i] .. off[i+1]-1) (without '\n') */
+    struct buf data; /* documents, each followed by '\n' */
+    size_t *off;     /* document i is data.p[off[i] .. off[i+1]-1) (without '\n') */
     size_t ndocs;
 };
 
 static void corpus_add_end(struct corpus *c, size_t start)
 {
     c->off = realloc(c->off, (c->ndocs + 2) * sizeof *c->off);
-    if (!c->off)
-        exit(1);
+    if (!c->off) exit(1);
     c->off[c->ndocs] = start;
     c->ndocs++;
     put(&c->data, "\n", 1);
@@ -377,8 +385,7 @@ static double pass(struct flt_json *f, const struct flt_json_config *cfg, const 
             for (size_t k = 0; k < n && rc == 0; k += chunk)
                 rc = flt_json_feed(f, p + k, n - k < chunk ? n - k : chunk);
         }
-        if (rc == 0)
-            rc = flt_json_finish(f);
+        if (rc == 0) rc = flt_json_finish(f);
         if (rc != 0) {
             fprintf(stderr, "bench_filter: %s document %zu refused: %s at %llu\n", c->name, i,
                     flt_strerror(rc), (unsigned long long)flt_json_error_offset(f));
@@ -406,8 +413,7 @@ static double median_mbps(struct flt_json *f, const struct flt_json_config *cfg,
     return (double)(c->data.len - c->ndocs) / t[runs / 2] / 1e6;
 }
 
-static void write_file(const char *dir, const char *name, const char *ext, const char *p,
-                       size_t n)
+static void write_file(const char *dir, const char *name, const char *ext, const char *p, size_t n)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.%s", dir, name, ext);
@@ -435,8 +441,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > 63)
-                usage();
+            if (*end || v < 1 || v > 63) usage();
             runs = (int)v;
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             only = argv[++i];
@@ -471,13 +476,14 @@ int main(int argc, char **argv)
                "MB/s whole", "GB/s", "MB/s 16KiB", "GB/s");
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         struct corpus *c = &cs[i];
-        if (only && strcmp(only, c->name) != 0)
-            continue;
+        if (only && strcmp(only, c->name) != 0) continue;
         build(c);
         struct flt_rules *r = compile(c->rules);
-        struct flt_json_config cfg = {
-            .rules = r, .key = &key, .max_depth = 64, .reject_unlisted = false,
-            .report_prefix = NULL};
+        struct flt_json_config cfg = {.rules = r,
+                                      .key = &key,
+                                      .max_depth = 64,
+                                      .reject_unlisted = false,
+                                      .report_prefix = NULL};
         uint64_t out = 0;
         pass(f, &cfg, c, 0, &out); /* warm-up */
         double whole = median_mbps(f, &cfg, c, 0, runs, &out);
@@ -488,8 +494,7 @@ int main(int argc, char **argv)
                    (unsigned long long)out, whole, chunked);
         else
             printf("%-11s %10zu %6zu %6.1f%% %12.1f %9.3f %12.1f %9.3f\n", c->name, in, c->ndocs,
-                   100.0 * (double)out / (double)in, whole, whole / 1000, chunked,
-                   chunked / 1000);
+                   100.0 * (double)out / (double)in, whole, whole / 1000, chunked, chunked / 1000);
         fflush(stdout);
         if (wdir && c->jq) {
             struct buf o = {0};

@@ -114,11 +114,11 @@ struct ctr_upstream {
     uint16_t port;
     char *base_path; /* path part of url without trailing '/', "" if none */
     bool insecure;
-    char *ca;                 /* resolved path or NULL */
-    char *server_name;        /* NULL = host */
-    char *auth_header;        /* lower case, NULL if none */
-    char *auth_value;         /* secret: never print */
-    struct flt_hmac_key hmac; /* .set false when no key file */
+    char *ca;                   /* resolved path or NULL */
+    char *server_name;          /* NULL = host */
+    char *auth_header;          /* lower case, NULL if none */
+    char *auth_value;           /* secret: never print */
+    struct flt_hmac_key hmac;   /* .set false when no key file */
     enum ctr_up_proto protocol; /* `protocol:` h2 | http/1.1 | auto (default) */
 };
 

@@ -73,7 +73,7 @@ enum flt_action_kind {
 
 struct flt_action {
     enum flt_action_kind kind;
-    uint32_t n;         /* MASK: code points kept; TRUNCATE: length */
+    uint32_t n;          /* MASK: code points kept; TRUNCATE: length */
     bool mask_keep_last; /* MASK: true = keep_last, false = keep_first */
 };
 
@@ -135,8 +135,8 @@ int flt_path_normalise(const char *path, size_t len, char *out, size_t outlen, c
 #define FLT_REPORT_SEEN 512
 
 struct flt_pathlist {
-    uint32_t n;    /* paths stored */
-    uint32_t more; /* further distinct paths (approximate past FLT_REPORT_SEEN) */
+    uint32_t n;     /* paths stored */
+    uint32_t more;  /* further distinct paths (approximate past FLT_REPORT_SEEN) */
     uint32_t total; /* every add, duplicates included (for metrics) */
     uint16_t off[FLT_REPORT_MAX];
     uint16_t len[FLT_REPORT_MAX];

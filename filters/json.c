@@ -77,18 +77,18 @@ enum state {
 /* Who consumes the bytes of the current string or number. */
 enum role {
     R_SKIP,
-    R_EMIT,     /* copied verbatim */
-    R_KEY,      /* FILTER member name: buffered */
-    R_XFORM,    /* value under a transform */
+    R_EMIT,  /* copied verbatim */
+    R_KEY,   /* FILTER member name: buffered */
+    R_XFORM, /* value under a transform */
 };
 
 enum esc {
     E_NONE,
     E_BACKSLASH,
-    E_HEX,         /* in \uXXXX */
-    E_LOW_SLASH,   /* after a high surrogate: expect '\' */
-    E_LOW_U,       /* expect 'u' */
-    E_LOW_HEX,     /* the low surrogate's digits */
+    E_HEX,       /* in \uXXXX */
+    E_LOW_SLASH, /* after a high surrogate: expect '\' */
+    E_LOW_U,     /* expect 'u' */
+    E_LOW_HEX,   /* the low surrogate's digits */
 };
 
 enum num {
@@ -118,7 +118,7 @@ struct flt_json {
     bool in_key; /* the current string is a member name */
     enum disp disp;
     const struct flt_node *disp_node;
-    bool pfx_key;    /* the pending value's prefix includes the buffered key */
+    bool pfx_key;     /* the pending value's prefix includes the buffered key */
     bool pfx_pending; /* XFORM: prefix + opening quote not written yet */
     bool root_value;  /* the pending value is the document's root */
 
@@ -141,7 +141,7 @@ struct flt_json {
      * whole and plain, else into keyraw/keyname. */
     const char *kraw, *kname;
     size_t kraw_len, kname_len;
-    bool key_ext; /* kraw/kname point into the caller's chunk */
+    bool key_ext;   /* kraw/kname point into the caller's chunk */
     bool kid_named; /* the member matched a named rule (not `*`) */
     size_t keyraw_len, keyname_len;
     bool key_overflow;
@@ -245,8 +245,10 @@ static size_t pending_path(struct flt_json *f, char *tmp)
     if (!t) return 0;
     for (uint32_t i = 1; i < f->depth; i++) {
         const struct frame *fr = &f->frames[i];
-        if (fr->pname) len = path_append_name(tmp, len, fr->pname, fr->pname_len);
-        else len = path_append_elem(tmp, len);
+        if (fr->pname)
+            len = path_append_name(tmp, len, fr->pname, fr->pname_len);
+        else
+            len = path_append_elem(tmp, len);
     }
     if (t->kind == '{') return path_append_name(tmp, len, f->kname, f->kname_len);
     return path_append_elem(tmp, len);
@@ -434,9 +436,11 @@ static bool report_removed(struct flt_json *f, bool unlisted)
     if (unlisted && f->cfg.reject_unlisted) {
         size_t pl = strlen(f->prefix);
         size_t w = 0;
-        for (size_t i = 0; i < pl && w < FLT_REPORT_PATH_MAX; i++) f->unlisted[w++] = f->prefix[i];
+        for (size_t i = 0; i < pl && w < FLT_REPORT_PATH_MAX; i++)
+            f->unlisted[w++] = f->prefix[i];
         if (len && tmp[0] != '[' && w < FLT_REPORT_PATH_MAX) f->unlisted[w++] = '.';
-        for (size_t i = 0; i < len && w < FLT_REPORT_PATH_MAX; i++) f->unlisted[w++] = tmp[i];
+        for (size_t i = 0; i < len && w < FLT_REPORT_PATH_MAX; i++)
+            f->unlisted[w++] = tmp[i];
         f->unlisted[w] = '\0';
         return false;
     }
@@ -618,8 +622,10 @@ static bool element_disp(struct flt_json *f)
         return report_removed(f, true);
     }
     f->disp_node = e;
-    if (e->has_act) f->disp = e->act.kind == FLT_ACT_KEEP ? D_KEEP : D_XFORM;
-    else f->disp = D_FILTER;
+    if (e->has_act)
+        f->disp = e->act.kind == FLT_ACT_KEEP ? D_KEEP : D_XFORM;
+    else
+        f->disp = D_FILTER;
     return true;
 }
 
@@ -629,9 +635,12 @@ static bool element_disp(struct flt_json *f)
 static bool remove_value(struct flt_json *f, char first, bool unlisted)
 {
     if (f->root_value) {
-        if (first == '{') out_put(f, "{}", 2);
-        else if (first == '[') out_put(f, "[]", 2);
-        else out_put(f, "null", 4);
+        if (first == '{')
+            out_put(f, "{}", 2);
+        else if (first == '[')
+            out_put(f, "[]", 2);
+        else
+            out_put(f, "null", 4);
     }
     return report_removed(f, unlisted);
 }
@@ -672,8 +681,10 @@ static bool begin_value(struct flt_json *f, char c, const char *p, const char *b
         /* the root object or array is always filtered member by member;
          * a scalar root only passes under `$` */
         node = f->cfg.rules->root;
-        if (node->has_act) d = node->act.kind == FLT_ACT_KEEP ? D_KEEP : D_XFORM;
-        else if (vc == V_OBJ || vc == V_ARR) d = D_FILTER;
+        if (node->has_act)
+            d = node->act.kind == FLT_ACT_KEEP ? D_KEEP : D_XFORM;
+        else if (vc == V_OBJ || vc == V_ARR)
+            d = D_FILTER;
         else {
             if (!remove_value(f, c, true)) goto rejected;
             d = D_SKIP;
@@ -732,8 +743,10 @@ static bool begin_value(struct flt_json *f, char c, const char *p, const char *b
     f->state = S_NUMBER;
     f->role = role;
     f->num = c == '-' ? N_MINUS : c == '0' ? N_ZERO : N_INT;
-    if (role == R_EMIT) out_byte(f, c);
-    else if (role == R_XFORM) flt_xform_feed(&f->xf, &c, 1, xform_emit, f);
+    if (role == R_EMIT)
+        out_byte(f, c);
+    else if (role == R_XFORM)
+        flt_xform_feed(&f->xf, &c, 1, xform_emit, f);
     return true;
 rejected:
     fail(f, FLT_E_UNLISTED, p, base);
@@ -788,8 +801,10 @@ static bool decide_member(struct flt_json *f, const char *p, const char *base)
         }
         return true;
     }
-    if (kid->has_act) f->disp = kid->act.kind == FLT_ACT_KEEP ? D_KEEP : D_XFORM;
-    else f->disp = D_FILTER;
+    if (kid->has_act)
+        f->disp = kid->act.kind == FLT_ACT_KEEP ? D_KEEP : D_XFORM;
+    else
+        f->disp = D_FILTER;
     return true;
 }
 
@@ -820,15 +835,19 @@ static inline void key_name(struct flt_json *f, const char *p, size_t n)
 /* Raw bytes of the string that are output as they are (role EMIT/KEY). */
 static inline void str_raw(struct flt_json *f, const char *p, size_t n)
 {
-    if (f->role == R_EMIT) out_put(f, p, n);
-    else if (f->role == R_KEY) key_raw(f, p, n);
+    if (f->role == R_EMIT)
+        out_put(f, p, n);
+    else if (f->role == R_KEY)
+        key_raw(f, p, n);
 }
 
 /* Unescaped bytes of the string (for matching and transforms). */
 static inline void str_plain(struct flt_json *f, const char *p, size_t n)
 {
-    if (f->role == R_KEY) key_name(f, p, n);
-    else if (f->role == R_XFORM) flt_xform_feed(&f->xf, p, n, xform_emit, f);
+    if (f->role == R_KEY)
+        key_name(f, p, n);
+    else if (f->role == R_XFORM)
+        flt_xform_feed(&f->xf, p, n, xform_emit, f);
 }
 
 static void str_codepoint(struct flt_json *f, uint32_t cp)
@@ -918,16 +937,17 @@ static bool end_string(struct flt_json *f, const char *p, const char *base)
         f->state = S_COLON;
         return true;
     }
-    if (f->role == R_EMIT) out_byte(f, '"');
-    else if (f->role == R_XFORM && !end_xform(f, p, base)) return false;
+    if (f->role == R_EMIT)
+        out_byte(f, '"');
+    else if (f->role == R_XFORM && !end_xform(f, p, base))
+        return false;
     value_done(f);
     return true;
 }
 
 /* Consumes string bytes from |p|. Returns the new position, or NULL on
  * error. */
-static const char *scan_string(struct flt_json *f, const char *p, const char *end,
-                               const char *base)
+static const char *scan_string(struct flt_json *f, const char *p, const char *end, const char *base)
 {
     while (p < end) {
         if (f->u8_need) {
@@ -1101,17 +1121,19 @@ static bool is_digit(unsigned char c)
 
 /* Consumes number bytes; returns the position of the first byte that is not
  * part of the number (the number is then complete), or |end|. NULL on error. */
-static const char *scan_number(struct flt_json *f, const char *p, const char *end,
-                               const char *base)
+static const char *scan_number(struct flt_json *f, const char *p, const char *end, const char *base)
 {
     const char *s = p;
     while (p < end) {
         unsigned char c = (unsigned char)*p;
         switch (f->num) {
         case N_MINUS:
-            if (c == '0') f->num = N_ZERO;
-            else if (is_digit(c)) f->num = N_INT;
-            else goto bad;
+            if (c == '0')
+                f->num = N_ZERO;
+            else if (is_digit(c))
+                f->num = N_INT;
+            else
+                goto bad;
             break;
         case N_ZERO:
         case N_INT:
@@ -1131,13 +1153,18 @@ static const char *scan_number(struct flt_json *f, const char *p, const char *en
             break;
         case N_FRAC:
             if (is_digit(c)) break;
-            if (c == 'e' || c == 'E') f->num = N_E;
-            else goto done;
+            if (c == 'e' || c == 'E')
+                f->num = N_E;
+            else
+                goto done;
             break;
         case N_E:
-            if (c == '+' || c == '-') f->num = N_ESIGN;
-            else if (is_digit(c)) f->num = N_EXP;
-            else goto bad;
+            if (c == '+' || c == '-')
+                f->num = N_ESIGN;
+            else if (is_digit(c))
+                f->num = N_EXP;
+            else
+                goto bad;
             break;
         case N_ESIGN:
             if (!is_digit(c)) goto bad;
@@ -1151,8 +1178,10 @@ static const char *scan_number(struct flt_json *f, const char *p, const char *en
     }
 done:
     if (p > s) {
-        if (f->role == R_EMIT) out_put(f, s, (size_t)(p - s));
-        else if (f->role == R_XFORM) flt_xform_feed(&f->xf, s, (size_t)(p - s), xform_emit, f);
+        if (f->role == R_EMIT)
+            out_put(f, s, (size_t)(p - s));
+        else if (f->role == R_XFORM)
+            flt_xform_feed(&f->xf, s, (size_t)(p - s), xform_emit, f);
     }
     if (p < end) { /* terminated by *p */
         if (f->role == R_XFORM && !end_xform(f, p, base)) return NULL;
@@ -1866,9 +1895,7 @@ int flt_json_feed(struct flt_json *f, const char *p, size_t n)
             }
             break;
         }
-        case S_END:
-            fail(f, FLT_E_TRAILING, p, base);
-            goto out;
+        case S_END: fail(f, FLT_E_TRAILING, p, base); goto out;
         case S_STRING:
         case S_NUMBER:
         case S_LITERAL: break;

@@ -19,9 +19,11 @@ void flt_report_init(struct flt_report *r)
 static uint64_t path_hash(const char *a, size_t alen, const char *b, size_t blen, char sep)
 {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < alen; i++) h = (h ^ (unsigned char)a[i]) * 1099511628211ull;
+    for (size_t i = 0; i < alen; i++)
+        h = (h ^ (unsigned char)a[i]) * 1099511628211ull;
     if (sep) h = (h ^ (unsigned char)sep) * 1099511628211ull;
-    for (size_t i = 0; i < blen; i++) h = (h ^ (unsigned char)b[i]) * 1099511628211ull;
+    for (size_t i = 0; i < blen; i++)
+        h = (h ^ (unsigned char)b[i]) * 1099511628211ull;
     return h ? h : 1;
 }
 
@@ -49,12 +51,15 @@ static size_t render(char *dst, const char *prefix, size_t plen, char sep, const
     size_t full = plen + (sep ? 1 : 0) + len;
     size_t cut = full > FLT_REPORT_PATH_MAX ? FLT_REPORT_PATH_MAX : full;
     size_t w = 0;
-    for (size_t i = 0; i < plen && w < cut; i++) dst[w++] = prefix[i];
+    for (size_t i = 0; i < plen && w < cut; i++)
+        dst[w++] = prefix[i];
     if (sep && w < cut) dst[w++] = sep;
-    for (size_t i = 0; i < len && w < cut; i++) dst[w++] = path[i];
+    for (size_t i = 0; i < len && w < cut; i++)
+        dst[w++] = path[i];
     if (cut < full) {
         size_t keep = cut - 3;
-        while (keep > 0 && ((unsigned char)dst[keep] & 0xC0) == 0x80) keep--;
+        while (keep > 0 && ((unsigned char)dst[keep] & 0xC0) == 0x80)
+            keep--;
         memcpy(dst + keep, "...", 3);
         w = keep + 3;
     }

@@ -198,7 +198,8 @@ static size_t write_path(const struct seg *segs, size_t n, char *out, size_t cap
             }
             PUT('"');
         } else {
-            for (size_t j = 0; j < s->len; j++) PUT(s->name[j]);
+            for (size_t j = 0; j < s->len; j++)
+                PUT(s->name[j]);
         }
     }
     if (cap) out[w < cap ? w : cap - 1] = '\0';
@@ -231,7 +232,8 @@ static struct flt_node *node_new(void)
 static void node_free(struct flt_node *n)
 {
     if (!n) return;
-    for (uint32_t i = 0; i < n->nkids; i++) node_free(n->kids[i]);
+    for (uint32_t i = 0; i < n->nkids; i++)
+        node_free(n->kids[i]);
     free(n->kids);
     node_free(n->star);
     node_free(n->elem);
@@ -253,8 +255,10 @@ static const struct flt_node *kid_search(const struct flt_node *n, const char *n
         const struct flt_node *k = n->kids[mid];
         int c = name_cmp(name, len, k->name, k->name_len);
         if (c == 0) return k;
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return NULL;
 }
@@ -277,8 +281,10 @@ static struct flt_node *node_kid_get(struct flt_node *n, const char *name, size_
         uint32_t mid = lo + (hi - lo) / 2;
         int c = name_cmp(name, len, n->kids[mid]->name, n->kids[mid]->name_len);
         if (c == 0) return n->kids[mid];
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     if (n->nkids == n->kids_cap) {
         uint32_t cap = n->kids_cap ? n->kids_cap * 2 : 4;

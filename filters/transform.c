@@ -28,11 +28,13 @@ void flt_hmac_key_init(struct flt_hmac_key *k, const uint8_t *key, size_t len)
         memcpy(block, key, len);
     uint8_t pad[SHA256_BLOCK];
     SHA256_CTX c;
-    for (int i = 0; i < SHA256_BLOCK; i++) pad[i] = block[i] ^ 0x36;
+    for (int i = 0; i < SHA256_BLOCK; i++)
+        pad[i] = block[i] ^ 0x36;
     SHA256_Init(&c);
     SHA256_Update(&c, pad, sizeof pad);
     memcpy(k->ipad_state, &c, sizeof c);
-    for (int i = 0; i < SHA256_BLOCK; i++) pad[i] = block[i] ^ 0x5c;
+    for (int i = 0; i < SHA256_BLOCK; i++)
+        pad[i] = block[i] ^ 0x5c;
     SHA256_Init(&c);
     SHA256_Update(&c, pad, sizeof pad);
     memcpy(k->opad_state, &c, sizeof c);
@@ -69,9 +71,25 @@ void flt_hmac_hex(const struct flt_hmac_key *k, const char *in, size_t len, char
 /* ---------------------------------------------------------------- year */
 
 enum year_state {
-    Y_YEAR, Y_DASH1, Y_MONTH, Y_DASH2, Y_DAY, Y_AFTER_DATE, Y_HOUR, Y_COLON1, Y_MIN,
-    Y_AFTER_MIN, Y_SEC, Y_AFTER_SEC, Y_FRAC_FIRST, Y_FRAC, Y_AFTER_Z, Y_OFF_HOUR, Y_OFF_COLON,
-    Y_OFF_MIN, Y_DONE,
+    Y_YEAR,
+    Y_DASH1,
+    Y_MONTH,
+    Y_DASH2,
+    Y_DAY,
+    Y_AFTER_DATE,
+    Y_HOUR,
+    Y_COLON1,
+    Y_MIN,
+    Y_AFTER_MIN,
+    Y_SEC,
+    Y_AFTER_SEC,
+    Y_FRAC_FIRST,
+    Y_FRAC,
+    Y_AFTER_Z,
+    Y_OFF_HOUR,
+    Y_OFF_COLON,
+    Y_OFF_MIN,
+    Y_DONE,
 };
 
 /* SPEC 4.4: a date alone, or a date-time with its zone (`Z` or `±HH:MM`). */
@@ -106,9 +124,12 @@ static bool year_field(struct flt_xform *x, unsigned char c, unsigned width, uns
 /* Zone designator or end-of-time character after minutes/seconds/fraction. */
 static bool year_zone(struct flt_xform *x, unsigned char c)
 {
-    if (c == 'Z') x->y_state = Y_AFTER_Z;
-    else if (c == '+' || c == '-') x->y_state = Y_OFF_HOUR;
-    else return false;
+    if (c == 'Z')
+        x->y_state = Y_AFTER_Z;
+    else if (c == '+' || c == '-')
+        x->y_state = Y_OFF_HOUR;
+    else
+        return false;
     return true;
 }
 
@@ -159,9 +180,7 @@ static bool year_step(struct flt_xform *x, unsigned char c)
             return true;
         }
         return year_zone(x, c);
-    case Y_FRAC_FIRST:
-        x->y_state = Y_FRAC;
-        return c >= '0' && c <= '9';
+    case Y_FRAC_FIRST: x->y_state = Y_FRAC; return c >= '0' && c <= '9';
     case Y_FRAC:
         if (c >= '0' && c <= '9') return true;
         return year_zone(x, c);
@@ -193,8 +212,10 @@ void flt_xform_begin(struct flt_xform *x, const struct flt_action *act,
     if (act->kind == FLT_ACT_HASH) {
         /* without a key a hash cannot be computed: the value is unreadable
          * (contracts refuse `hash` without hmac_key_file; this is defence) */
-        if (!key || !key->set) x->failed = true;
-        else memcpy(x->sha, key->ipad_state, sizeof(SHA256_CTX));
+        if (!key || !key->set)
+            x->failed = true;
+        else
+            memcpy(x->sha, key->ipad_state, sizeof(SHA256_CTX));
     }
 }
 
@@ -210,8 +231,7 @@ static int emit_star(flt_sink_fn emit, void *ud)
 
 /* keep_last: a complete code point enters the window; the oldest one
  * leaves it as '*'. */
-static int ring_push(struct flt_xform *x, const char *cp, unsigned len, flt_sink_fn emit,
-                     void *ud)
+static int ring_push(struct flt_xform *x, const char *cp, unsigned len, flt_sink_fn emit, void *ud)
 {
     uint32_t n = x->act->n;
     if (n == 0) return emit_star(emit, ud);
@@ -230,8 +250,7 @@ static int ring_push(struct flt_xform *x, const char *cp, unsigned len, flt_sink
     return 0;
 }
 
-static int feed_mask_last(struct flt_xform *x, const char *p, size_t n, flt_sink_fn emit,
-                          void *ud)
+static int feed_mask_last(struct flt_xform *x, const char *p, size_t n, flt_sink_fn emit, void *ud)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];

@@ -25,13 +25,11 @@ static inline int fz_sink(void *ud, const char *p, size_t n)
         while (cap < o->len + n)
             cap *= 2;
         char *q = realloc(o->p, cap);
-        if (!q)
-            abort();
+        if (!q) abort();
         o->p = q;
         o->cap = cap;
     }
-    if (n)
-        memcpy(o->p + o->len, p, n);
+    if (n) memcpy(o->p + o->len, p, n);
     o->len += n;
     return 0;
 }
@@ -40,7 +38,8 @@ static inline int fz_sink(void *ud, const char *p, size_t n)
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2), noreturn))
 #endif
-static inline void fz_fail(const char *fmt, ...)
+static inline void
+fz_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -77,8 +76,7 @@ static inline bool fz_filter_year_readable(const char *v, size_t n)
     struct fz_out o = {0};
     flt_xform_begin(&x, &year, NULL);
     int rc = flt_xform_feed(&x, v, n, fz_sink, &o);
-    if (rc == 0)
-        rc = flt_xform_end(&x, fz_sink, &o);
+    if (rc == 0) rc = flt_xform_end(&x, fz_sink, &o);
     free(o.p);
     return rc == 0;
 }
@@ -89,8 +87,7 @@ static inline void fz_check_report(const struct flt_report *r, const char *prefi
     size_t pl = strlen(prefix);
     for (int k = 0; k < 2; k++) {
         const struct flt_pathlist *l = ls[k];
-        if (l->n > FLT_REPORT_MAX)
-            fz_fail("report: %u paths stored, max %d", l->n, FLT_REPORT_MAX);
+        if (l->n > FLT_REPORT_MAX) fz_fail("report: %u paths stored, max %d", l->n, FLT_REPORT_MAX);
         for (uint32_t i = 0; i < l->n; i++) {
             struct flt_str s = flt_pathlist_get(l, i);
             if (s.len < pl || memcmp(s.p, prefix, pl) != 0) {
@@ -102,8 +99,7 @@ static inline void fz_check_report(const struct flt_report *r, const char *prefi
              * their cut forms ("...") can repeat. FUZZ_STRICT_REPORT=1
              * checks those too. */
             bool cut = s.len >= 3 && memcmp(s.p + s.len - 3, "...", 3) == 0;
-            if (cut && !getenv("FUZZ_STRICT_REPORT"))
-                continue;
+            if (cut && !getenv("FUZZ_STRICT_REPORT")) continue;
             for (uint32_t j = 0; j < i; j++) {
                 struct flt_str t = flt_pathlist_get(l, j);
                 if (t.len == s.len && memcmp(t.p, s.p, s.len) == 0) {

@@ -70,24 +70,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     J = flt_json_new(64);
     ND = flt_ndjson_new(64);
     FO = flt_form_new();
-    if (!B || !J || !ND || !FO)
-        abort();
+    if (!B || !J || !ND || !FO) abort();
     for (size_t s = 0; s < 2; s++) {
         sets[s].fr = flt_rules_new();
         for (size_t i = 0; sets[s].paths[i]; i++)
             if (flt_rules_add(sets[s].fr, sets[s].paths[i], strlen(sets[s].paths[i]),
                               &sets[s].acts[i], err, sizeof err) != 0)
                 fz_fail("rules %s: %s", sets[s].paths[i], err);
-        if (flt_rules_compile(sets[s].fr, err, sizeof err) != 0)
-            fz_fail("compile: %s", err);
+        if (flt_rules_compile(sets[s].fr, err, sizeof err) != 0) fz_fail("compile: %s", err);
     }
     return 0;
 }
 
 static void out_reset(struct fz_out *o)
 {
-    if (!o->p)
-        fz_sink(o, "", 0);
+    if (!o->p) fz_sink(o, "", 0);
     o->len = 0;
 }
 
@@ -106,36 +103,30 @@ static int run_body(const struct flt_body_config *cfg, const char *p, size_t n, 
     int rc = 0;
     for (size_t k = 0; k < n && rc == 0; k += chunk)
         rc = flt_body_feed(B, p + k, n - k < chunk ? n - k : chunk);
-    if (rc == 0)
-        rc = flt_body_finish(B);
-    if (rc && flt_body_feed(B, "x", 1) == 0)
-        fz_fail("body: error %d not sticky", rc);
-    if (decoded)
-        *decoded = flt_body_decoded_bytes(B);
+    if (rc == 0) rc = flt_body_finish(B);
+    if (rc && flt_body_feed(B, "x", 1) == 0) fz_fail("body: error %d not sticky", rc);
+    if (decoded) *decoded = flt_body_decoded_bytes(B);
     return rc;
 }
 
 /* The carrier filter used directly on the decoded body. */
-static int run_direct(enum flt_media media, const struct flt_json_config *jc,
-                      const struct rset *rs, const char *p, size_t n, struct fz_out *o)
+static int run_direct(enum flt_media media, const struct flt_json_config *jc, const struct rset *rs,
+                      const char *p, size_t n, struct fz_out *o)
 {
     out_reset(o);
     int rc;
     if (media == FLT_MEDIA_NDJSON) {
         flt_ndjson_reset(ND, jc, fz_sink, o, NULL);
         rc = flt_ndjson_feed(ND, p, n);
-        if (rc == 0)
-            rc = flt_ndjson_finish(ND);
+        if (rc == 0) rc = flt_ndjson_finish(ND);
     } else if (media == FLT_MEDIA_FORM) {
         flt_form_reset(FO, rs->fr, &KEY, false, fz_sink, o, NULL);
         rc = flt_form_feed(FO, p, n);
-        if (rc == 0)
-            rc = flt_form_finish(FO);
+        if (rc == 0) rc = flt_form_finish(FO);
     } else {
         flt_json_reset(J, jc, fz_sink, o, NULL);
         rc = flt_json_feed(J, p, n);
-        if (rc == 0)
-            rc = flt_json_finish(J);
+        if (rc == 0) rc = flt_json_finish(J);
     }
     return rc;
 }
@@ -148,18 +139,15 @@ static void check_ndjson(const struct flt_json_config *jc, const char *p, size_t
     struct fz_out one = {0};
     size_t st = 0;
     for (size_t i = 0; i <= n; i++) {
-        if (i < n && p[i] != '\n')
-            continue;
+        if (i < n && p[i] != '\n') continue;
         bool blank = true;
         for (size_t k = st; k < i; k++)
-            if (p[k] != ' ' && p[k] != '\t' && p[k] != '\r')
-                blank = false;
+            if (p[k] != ' ' && p[k] != '\t' && p[k] != '\r') blank = false;
         if (!blank) {
             out_reset(&one);
             flt_json_reset(J, jc, fz_sink, &one, NULL);
             int rc = flt_json_feed(J, p + st, i - st);
-            if (rc == 0)
-                rc = flt_json_finish(J);
+            if (rc == 0) rc = flt_json_finish(J);
             if (rc != 0) {
                 fz_dump("body", p, n);
                 fz_fail("ndjson accepted a body whose line at %zu flt_json refuses (%s)", st,
@@ -184,18 +172,15 @@ static char *compress_buf(const char *p, size_t n, int wbits, int level, size_t 
 {
     z_stream zs;
     memset(&zs, 0, sizeof zs);
-    if (deflateInit2(&zs, level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        abort();
+    if (deflateInit2(&zs, level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK) abort();
     size_t cap = deflateBound(&zs, (uLong)n) + 64;
     char *out = malloc(cap);
-    if (!out)
-        abort();
+    if (!out) abort();
     zs.next_in = (Bytef *)(uintptr_t)p;
     zs.avail_in = (uInt)n;
     zs.next_out = (Bytef *)out;
     zs.avail_out = (uInt)cap;
-    if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
-        abort();
+    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) abort();
     *outlen = cap - zs.avail_out;
     deflateEnd(&zs);
     return out;
@@ -212,8 +197,7 @@ static char *decode_ref(const char *p, size_t n, bool gzip, size_t limit, size_t
         /* body.c: an empty body has nothing to decode (a deliberate choice) */
         *outlen = 0;
         char *e = malloc(1);
-        if (!e)
-            abort();
+        if (!e) abort();
         return e;
     }
     z_stream zs;
@@ -225,12 +209,10 @@ static char *decode_ref(const char *p, size_t n, bool gzip, size_t limit, size_t
                         ((unsigned)u[0] * 256 + u[1]) % 31 == 0;
         wbits = zlib_hdr ? 15 : -15;
     }
-    if (inflateInit2(&zs, wbits) != Z_OK)
-        abort();
+    if (inflateInit2(&zs, wbits) != Z_OK) abort();
     size_t cap = limit + 1, len = 0;
     char *out = malloc(cap + 1);
-    if (!out)
-        abort();
+    if (!out) abort();
     zs.next_in = (Bytef *)(uintptr_t)p;
     zs.avail_in = (uInt)n;
     bool ok = false;
@@ -248,12 +230,10 @@ static char *decode_ref(const char *p, size_t n, bool gzip, size_t limit, size_t
                 ok = true;
                 break;
             }
-            if (!gzip || inflateReset(&zs) != Z_OK)
-                break;
+            if (!gzip || inflateReset(&zs) != Z_OK) break;
             continue;
         }
-        if (zr != Z_OK)
-            break; /* data error, or truncated (Z_BUF_ERROR with no input left) */
+        if (zr != Z_OK) break; /* data error, or truncated (Z_BUF_ERROR with no input left) */
         if (zs.avail_in == 0 && zs.avail_out > 0) {
             /* all input consumed, stream not ended: truncated */
             zr = inflate(&zs, Z_FINISH);
@@ -273,8 +253,7 @@ static char *decode_ref(const char *p, size_t n, bool gzip, size_t limit, size_t
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
-        return 0;
+    if (size < 3) return 0;
     unsigned sel = data[0];
     static const enum flt_media medias[4] = {FLT_MEDIA_JSON, FLT_MEDIA_NDJSON, FLT_MEDIA_FORM,
                                              FLT_MEDIA_JSON};
@@ -296,8 +275,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .max_body = max_body,
         .reject_unlisted = false,
     };
-    struct flt_json_config jc = {.rules = rs->fr, .key = &KEY, .max_depth = 0,
-                                 .reject_unlisted = false, .report_prefix = "body"};
+    struct flt_json_config jc = {.rules = rs->fr,
+                                 .key = &KEY,
+                                 .max_depth = 0,
+                                 .reject_unlisted = false,
+                                 .report_prefix = "body"};
 
     if (enc == 3) {
         /* 3. fuzz bytes as compressed input */
@@ -347,11 +329,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fz_dump("body", doc, n);
             fz_fail("flt_body gives %d, the carrier filter directly %d", rc, rd);
         }
-        if (rc == 0 && media == FLT_MEDIA_NDJSON)
-            check_ndjson(&jc, doc, n, &OUT_A);
+        if (rc == 0 && media == FLT_MEDIA_NDJSON) check_ndjson(&jc, doc, n, &OUT_A);
     }
     int rcc = run_body(&cfg, doc, n, chunk, &OUT_B, NULL);
-    if ((n > limit && rcc == 0) || (n <= limit && (rcc != rc || (rc == 0 && !same_out(&OUT_A, &OUT_B))))) {
+    if ((n > limit && rcc == 0) ||
+        (n <= limit && (rcc != rc || (rc == 0 && !same_out(&OUT_A, &OUT_B))))) {
         fz_dump("body", doc, n);
         fz_fail("identity body in %zu-byte chunks gives %d, whole %d", chunk, rcc, rc);
     }
@@ -368,7 +350,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (over ? rz == 0 : (rz != rc || (rc == 0 && !same_out(&OUT_A, &OUT_B)))) {
             fz_dump("body", doc, n);
             fz_fail("%s-compressed body (%zu-byte chunks) gives %d, identity %d",
-                    enc == 1 ? "gzip" : alt ? "raw deflate" : "zlib deflate", chunk, rz, rc);
+                    enc == 1 ? "gzip"
+                    : alt    ? "raw deflate"
+                             : "zlib deflate",
+                    chunk, rz, rc);
         }
         free(c);
     }

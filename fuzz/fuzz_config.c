@@ -82,25 +82,20 @@ static void emit(void *ud, const char *f, int line, int col, const char *msg)
     (void)ud;
     if (getenv("FUZZ_VERBOSE"))
         fprintf(stderr, "diag: %s:%d:%d: %s\n", f ? f : "(null)", line, col, msg ? msg : "(null)");
-    if (!f || !msg)
-        fz_fail("diag: NULL file or message");
-    if (line < 0 || col < 0)
-        fz_fail("diag: negative line/column %d:%d", line, col);
+    if (!f || !msg) fz_fail("diag: NULL file or message");
+    if (line < 0 || col < 0) fz_fail("diag: negative line/column %d:%d", line, col);
     size_t ml = strnlen(msg, 1 << 16);
-    if (ml == 0 || ml == 1 << 16)
-        fz_fail("diag: empty or unterminated message");
+    if (ml == 0 || ml == 1 << 16) fz_fail("diag: empty or unterminated message");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 64 * 1024)
-        return 0;
+    if (size > 64 * 1024) return 0;
     write_file(file, data, size);
     struct ctr_diag diag = {.emit = emit, .ud = NULL, .errors = 0};
     struct ctr_set *s = ctr_set_load(file, &diag);
-    if (!s && diag.errors == 0)
-        fz_fail("ctr_set_load returned NULL without reporting an error");
+    if (!s && diag.errors == 0) fz_fail("ctr_set_load returned NULL without reporting an error");
     if (s && diag.errors != 0)
         fz_fail("ctr_set_load reported %d error(s) but returned a set", diag.errors);
     if (s) {

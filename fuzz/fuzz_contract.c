@@ -78,22 +78,18 @@ static void emit(void *ud, const char *f, int line, int col, const char *msg)
     (void)ud;
     if (verbose)
         fprintf(stderr, "diag: %s:%d:%d: %s\n", f ? f : "(null)", line, col, msg ? msg : "(null)");
-    if (!f || !msg)
-        fz_fail("diag: NULL file or message");
-    if (line < 0 || col < 0)
-        fz_fail("diag: negative line/column %d:%d", line, col);
+    if (!f || !msg) fz_fail("diag: NULL file or message");
+    if (line < 0 || col < 0) fz_fail("diag: negative line/column %d:%d", line, col);
     size_t ml = strnlen(msg, 1 << 16);
-    if (ml == 1 << 16)
-        fz_fail("diag: message longer than 64 KiB or not terminated");
-    if (ml == 0)
-        fz_fail("diag: empty message");
+    if (ml == 1 << 16) fz_fail("diag: message longer than 64 KiB or not terminated");
+    if (ml == 0) fz_fail("diag: empty message");
     /* a secret's content in a message is a leak, unless the contract itself
      * spells it (libFuzzer learns the string from this very comparison) */
-    if ((strstr(msg, SECRET_TOKEN) && !memmem(cur_in, cur_len, SECRET_TOKEN, strlen(SECRET_TOKEN))) ||
+    if ((strstr(msg, SECRET_TOKEN) &&
+         !memmem(cur_in, cur_len, SECRET_TOKEN, strlen(SECRET_TOKEN))) ||
         (strstr(msg, SECRET_HMAC) && !memmem(cur_in, cur_len, SECRET_HMAC, strlen(SECRET_HMAC))))
         fz_fail("diag: message contains a secret file's content: %s", msg);
-    if (strnlen(f, 4096) == 4096)
-        fz_fail("diag: file name not terminated");
+    if (strnlen(f, 4096) == 4096) fz_fail("diag: file name not terminated");
 }
 
 /* One request per route: method, path with {params} and '*' filled in,
@@ -104,13 +100,11 @@ static void drive(const struct ctr_set *s, const struct ctr_contract *c)
         const struct ctr_route *rt = &c->routes[ri];
         char path[512];
         size_t pl = 0;
-        if (!rt->path || !rt->method)
-            fz_fail("route %zu without method or path", ri);
+        if (!rt->path || !rt->method) fz_fail("route %zu without method or path", ri);
         for (const char *q = rt->path; *q && pl + 8 < sizeof path; q++) {
             if (*q == '{') {
                 const char *e = strchr(q, '}');
-                if (!e)
-                    break;
+                if (!e) break;
                 memcpy(path + pl, "p1", 2);
                 pl += 2;
                 q = e;
@@ -141,8 +135,7 @@ static void drive(const struct ctr_set *s, const struct ctr_contract *c)
         };
         static const char body[] = "{\"order_id\":7,\"email\":\"a@b\",\"items\":[{\"sku\":\"x\"}]}";
         struct ctr_result *r = calloc(1, sizeof *r);
-        if (!r)
-            abort();
+        if (!r) abort();
         ctr_run(&s->config, c, &req, body, sizeof body - 1, r);
         ctr_result_free(r);
         free(r);
@@ -152,8 +145,7 @@ static void drive(const struct ctr_set *s, const struct ctr_contract *c)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 64 * 1024)
-        return 0;
+    if (size > 64 * 1024) return 0;
     write_file(file, data, size);
     cur_in = data;
     cur_len = size;
@@ -166,14 +158,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_fail("ctr_set_load_contracts reported %d error(s) but returned a set", diag.errors);
     if (verbose)
         fprintf(stderr, "load: %s (%zu contracts)\n", s ? "ok" : "refused", s ? s->ncontracts : 0);
-    if (!s)
-        return 0;
+    if (!s) return 0;
     for (size_t i = 0; i < s->ncontracts; i++) {
         const struct ctr_contract *c = s->contracts[i];
         for (size_t t = 0; t < c->ntests && t < 16; t++) {
             struct ctr_test_outcome *o = calloc(1, sizeof *o);
-            if (!o)
-                abort();
+            if (!o) abort();
             ctr_test_run(&s->config, c, t, o);
             if (verbose)
                 fprintf(stderr, "test %s: %s %s\n", o->name ? o->name : "(null)",
@@ -186,8 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct flt_str rest;
         char pp[256];
         int k = snprintf(pp, sizeof pp, "/%s/v1/x?y=1", c->provider ? c->provider : "");
-        if (k > 0 && (size_t)k < sizeof pp)
-            (void)ctr_set_find_provider(s, pp, (size_t)k, &rest);
+        if (k > 0 && (size_t)k < sizeof pp) (void)ctr_set_find_provider(s, pp, (size_t)k, &rest);
     }
     ctr_set_unref(s);
     return 0;

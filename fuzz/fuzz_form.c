@@ -26,12 +26,30 @@
 static const uint8_t hmac_key[] = "privgate-fuzz-hmac-key";
 #define HMAC_KEYLEN (sizeof hmac_key - 1)
 
-#define A_KEEP {FLT_ACT_KEEP, 0, false}
-#define A_HASH {FLT_ACT_HASH, 0, false}
-#define A_MASK_LAST(n) {FLT_ACT_MASK, (n), true}
-#define A_MASK_FIRST(n) {FLT_ACT_MASK, (n), false}
-#define A_TRUNC(n) {FLT_ACT_TRUNCATE, (n), false}
-#define A_YEAR {FLT_ACT_YEAR, 0, false}
+#define A_KEEP                                                                                     \
+    {                                                                                              \
+        FLT_ACT_KEEP, 0, false                                                                     \
+    }
+#define A_HASH                                                                                     \
+    {                                                                                              \
+        FLT_ACT_HASH, 0, false                                                                     \
+    }
+#define A_MASK_LAST(n)                                                                             \
+    {                                                                                              \
+        FLT_ACT_MASK, (n), true                                                                    \
+    }
+#define A_MASK_FIRST(n)                                                                            \
+    {                                                                                              \
+        FLT_ACT_MASK, (n), false                                                                   \
+    }
+#define A_TRUNC(n)                                                                                 \
+    {                                                                                              \
+        FLT_ACT_TRUNCATE, (n), false                                                               \
+    }
+#define A_YEAR                                                                                     \
+    {                                                                                              \
+        FLT_ACT_YEAR, 0, false                                                                     \
+    }
 
 struct rset {
     const char *name;
@@ -55,13 +73,17 @@ static struct rset sets[8] = {
       {"y", A_YEAR},
       {"\"\xc3\xa9\"", A_KEEP},
       {"f", A_MASK_FIRST(1)}},
-     NULL, NULL, false},
+     NULL,
+     NULL,
+     false},
     {"star-keep", {{"*", A_KEEP}}, NULL, NULL, false},
     {"star-hash", {{"*", A_HASH}}, NULL, NULL, false},
     {"star-year", {{"*", A_YEAR}}, NULL, NULL, false},
-    {"brackets", {{"items[]", A_KEEP}, {"\"tags[]\"", A_KEEP}, {"$.z", A_KEEP}}, NULL, NULL,
-     false},
-    {"edge-n", {{"a", A_TRUNC(0)}, {"b", A_MASK_LAST(0)}, {"c", A_MASK_FIRST(64)}}, NULL, NULL,
+    {"brackets", {{"items[]", A_KEEP}, {"\"tags[]\"", A_KEEP}, {"$.z", A_KEEP}}, NULL, NULL, false},
+    {"edge-n",
+     {{"a", A_TRUNC(0)}, {"b", A_MASK_LAST(0)}, {"c", A_MASK_FIRST(64)}},
+     NULL,
+     NULL,
      false},
 };
 #define NSETS (sizeof sets / sizeof sets[0])
@@ -79,14 +101,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char err[256];
     flt_hmac_key_init(&KEY, hmac_key, HMAC_KEYLEN);
     F = flt_form_new();
-    if (!F)
-        abort();
+    if (!F) abort();
     for (size_t s = 0; s < NSETS; s++) {
         struct rset *rs = &sets[s];
         rs->fr = flt_rules_new();
         rs->trie = calloc(1, sizeof *rs->trie);
-        if (!rs->fr || !rs->trie)
-            abort();
+        if (!rs->fr || !rs->trie) abort();
         for (size_t i = 0; i < 16 && rs->rules[i].path; i++) {
             const struct orule *r = &rs->rules[i];
             if (flt_rules_add(rs->fr, r->path, strlen(r->path), &r->act, err, sizeof err) != 0) {
@@ -112,33 +132,25 @@ static int run(const struct rset *rs, bool reject, const char *p, size_t n, enum
                size_t split, struct fz_out *o, struct flt_report *rep)
 {
     o->len = 0;
-    if (rep)
-        flt_report_init(rep);
-    if (!o->p)
-        fz_sink(o, "", 0); /* never a NULL buffer for memcmp */
+    if (rep) flt_report_init(rep);
+    if (!o->p) fz_sink(o, "", 0); /* never a NULL buffer for memcmp */
     o->len = 0;
     flt_form_reset(F, rs->fr, &KEY, reject, fz_sink, o, rep);
     int rc = 0;
     switch (m) {
-    case WHOLE:
-        rc = flt_form_feed(F, p, n);
-        break;
+    case WHOLE: rc = flt_form_feed(F, p, n); break;
     case SPLIT:
         rc = flt_form_feed(F, p, split);
-        if (rc == 0)
-            rc = flt_form_feed(F, p + split, 0);
-        if (rc == 0)
-            rc = flt_form_feed(F, p + split, n - split);
+        if (rc == 0) rc = flt_form_feed(F, p + split, 0);
+        if (rc == 0) rc = flt_form_feed(F, p + split, n - split);
         break;
     case BYTES:
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = flt_form_feed(F, p + i, 1);
         break;
     }
-    if (rc == 0)
-        rc = flt_form_finish(F);
-    if (rc > 0)
-        fz_fail("flt_form_* returned %d (> 0)", rc);
+    if (rc == 0) rc = flt_form_finish(F);
+    if (rc > 0) fz_fail("flt_form_* returned %d (> 0)", rc);
     return rc;
 }
 
@@ -172,12 +184,9 @@ static size_t split_pairs(const char *p, size_t n, struct pair *v)
 
 static int hexv(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -187,11 +196,9 @@ static long pdecode(const char *p, size_t n, char *out)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '%') {
-            if (i + 2 >= n)
-                return -1;
+            if (i + 2 >= n) return -1;
             int h = hexv(p[i + 1]), l = hexv(p[i + 2]);
-            if (h < 0 || l < 0)
-                return -1;
+            if (h < 0 || l < 0) return -1;
             out[o++] = (char)(h * 16 + l);
             i += 2;
         } else if (p[i] == '+') {
@@ -221,11 +228,9 @@ static void fail_io(const struct rset *rs, const char *doc, size_t n, const char
 static void check_output(const struct rset *rs, const char *doc, size_t n)
 {
     size_t ni = split_pairs(doc, n, IN), no = split_pairs(OUT_A.p, OUT_A.len, OUTP);
-    if (ni >= MAXPAIRS)
-        return;
+    if (ni >= MAXPAIRS) return;
     char *nb = malloc(n + 1), *vb = malloc(n + 1), *ob = malloc(OUT_A.len + 1);
-    if (!nb || !vb || !ob)
-        abort();
+    if (!nb || !vb || !ob) abort();
     size_t j = 0;
     for (size_t i = 0; i < ni; i++) {
         const struct pair *ip = &IN[i];
@@ -234,25 +239,21 @@ static void check_output(const struct rset *rs, const char *doc, size_t n)
         const char *rv = has_eq ? ip->p + ip->namelen + 1 : "";
         size_t rvl = has_eq ? ip->len - ip->namelen - 1 : 0;
         long vl = pdecode(rv, rvl, vb);
-        if (nl < 0 || vl < 0)
-            fail_io(rs, doc, n, "accepted a malformed percent-escape");
+        if (nl < 0 || vl < 0) fail_io(rs, doc, n, "accepted a malformed percent-escape");
         const struct onode *r = rs->trie;
         const struct onode *m = NULL;
         if (r->has_action)
             m = r;
         else if (!memchr(nb, 0, (size_t)nl)) {
             m = otrie_member(r, nb, (size_t)nl);
-            if (m && !m->has_action)
-                m = NULL; /* an ancestor: forms have top-level names only */
+            if (m && !m->has_action) m = NULL; /* an ancestor: forms have top-level names only */
         }
         bool maybe = memchr(nb, 0, (size_t)nl) && r->has_action;
-        if (!m && !maybe)
-            continue;
-        bool same = j < no && OUTP[j].namelen == ip->namelen &&
-                    memcmp(OUTP[j].p, ip->p, ip->namelen) == 0;
+        if (!m && !maybe) continue;
+        bool same =
+            j < no && OUTP[j].namelen == ip->namelen && memcmp(OUTP[j].p, ip->p, ip->namelen) == 0;
         if (maybe || !m) {
-            if (same)
-                j++;
+            if (same) j++;
             continue;
         }
         if (m->act.kind == FLT_ACT_KEEP) {
@@ -268,14 +269,12 @@ static void check_output(const struct rset *rs, const char *doc, size_t n)
             s = O_MAYBE;
         else if (m->act.kind == FLT_ACT_YEAR) {
             s = o_year_readable(vb, (size_t)vl);
-            if (s == O_MAYBE)
-                s = fz_filter_year_readable(vb, (size_t)vl) ? O_YES : O_NO;
+            if (s == O_MAYBE) s = fz_filter_year_readable(vb, (size_t)vl) ? O_YES : O_NO;
         }
         if (s == O_NO)
             continue; /* removed; an output pair of that name belongs to a later input pair */
         if (!same) {
-            if (s == O_MAYBE)
-                continue;
+            if (s == O_MAYBE) continue;
             fz_dump("pair", ip->p, ip->len);
             fail_io(rs, doc, n, "transformed pair missing");
         }
@@ -285,22 +284,19 @@ static void check_output(const struct rset *rs, const char *doc, size_t n)
         }
         const struct pair *op = &OUTP[j];
         bool oeq = op->namelen < op->len;
-        long ol = pdecode(oeq ? op->p + op->namelen + 1 : "",
-                          oeq ? op->len - op->namelen - 1 : 0, ob);
-        if (ol < 0)
-            fail_io(rs, doc, n, "transformed value is not percent-encoded");
-        const char *w = o_check_transform(&m->act, hmac_key, HMAC_KEYLEN, vb, (size_t)vl, ob,
-                                          (size_t)ol);
+        long ol =
+            pdecode(oeq ? op->p + op->namelen + 1 : "", oeq ? op->len - op->namelen - 1 : 0, ob);
+        if (ol < 0) fail_io(rs, doc, n, "transformed value is not percent-encoded");
+        const char *w =
+            o_check_transform(&m->act, hmac_key, HMAC_KEYLEN, vb, (size_t)vl, ob, (size_t)ol);
         if (w) {
-            if (s == O_MAYBE)
-                continue;
+            if (s == O_MAYBE) continue;
             fz_dump("pair", ip->p, ip->len);
             fail_io(rs, doc, n, w);
         }
         j++;
     }
-    if (j != no)
-        fail_io(rs, doc, n, "output has a pair the rules do not allow");
+    if (j != no) fail_io(rs, doc, n, "output has a pair the rules do not allow");
     free(nb);
     free(vb);
     free(ob);
@@ -311,14 +307,11 @@ static void check_output(const struct rset *rs, const char *doc, size_t n)
 static bool surely_valid(const char *doc, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (!plain_char((unsigned char)doc[i]))
-            return false;
+        if (!plain_char((unsigned char)doc[i])) return false;
     size_t ni = split_pairs(doc, n, IN);
-    if (ni >= MAXPAIRS)
-        return false;
+    if (ni >= MAXPAIRS) return false;
     char *b = malloc(n + 1);
-    if (!b)
-        abort();
+    if (!b) abort();
     bool ok = true;
     for (size_t i = 0; i < ni && ok; i++) {
         const struct pair *ip = &IN[i];
@@ -336,12 +329,10 @@ static bool surely_valid(const char *doc, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
-        return 0;
+    if (size < 3) return 0;
     unsigned sel = data[0];
     const struct rset *rs = &sets[sel % NSETS];
-    if (!rs->usable)
-        return 0;
+    if (!rs->usable) return 0;
     bool try_reject = (sel >> 3) & 1;
     bool null_report = (sel >> 4) & 1;
     const char *doc = (const char *)data + 3;
@@ -354,13 +345,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check_report(&REP_A, "body");
     } else if (surely_valid(doc, n)) {
         fz_dump("input", doc, n);
-        fz_fail("rule set %s: refused a well-formed body: %d %s", rs->name, rc,
-                flt_strerror(rc));
+        fz_fail("rule set %s: refused a well-formed body: %d %s", rs->name, rc, flt_strerror(rc));
     }
 
     for (int m = SPLIT; m <= BYTES; m++) {
-        if (m == BYTES && n > 4096)
-            break;
+        if (m == BYTES && n > 4096) break;
         int rc2 = run(rs, false, doc, n, (enum mode)m, split, &OUT_B, null_report ? NULL : &REP_B);
         if (rc2 != rc ||
             (rc == 0 && (OUT_B.len != OUT_A.len || memcmp(OUT_A.p, OUT_B.p, OUT_A.len)))) {
@@ -381,8 +370,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fail_io(rs, doc, n, "reject_unlisted refused a body nothing is removed from");
         if (rc3 == FLT_E_UNLISTED) {
             const char *up = flt_form_unlisted_path(F);
-            if (!up)
-                fz_fail("rule set %s: no unlisted path", rs->name);
+            if (!up) fz_fail("rule set %s: no unlisted path", rs->name);
         }
     }
     return 0;

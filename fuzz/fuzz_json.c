@@ -29,12 +29,30 @@
 static const uint8_t hmac_key[] = "privgate-fuzz-hmac-key";
 #define HMAC_KEYLEN (sizeof hmac_key - 1)
 
-#define A_KEEP {FLT_ACT_KEEP, 0, false}
-#define A_HASH {FLT_ACT_HASH, 0, false}
-#define A_MASK_LAST(n) {FLT_ACT_MASK, (n), true}
-#define A_MASK_FIRST(n) {FLT_ACT_MASK, (n), false}
-#define A_TRUNC(n) {FLT_ACT_TRUNCATE, (n), false}
-#define A_YEAR {FLT_ACT_YEAR, 0, false}
+#define A_KEEP                                                                                     \
+    {                                                                                              \
+        FLT_ACT_KEEP, 0, false                                                                     \
+    }
+#define A_HASH                                                                                     \
+    {                                                                                              \
+        FLT_ACT_HASH, 0, false                                                                     \
+    }
+#define A_MASK_LAST(n)                                                                             \
+    {                                                                                              \
+        FLT_ACT_MASK, (n), true                                                                    \
+    }
+#define A_MASK_FIRST(n)                                                                            \
+    {                                                                                              \
+        FLT_ACT_MASK, (n), false                                                                   \
+    }
+#define A_TRUNC(n)                                                                                 \
+    {                                                                                              \
+        FLT_ACT_TRUNCATE, (n), false                                                               \
+    }
+#define A_YEAR                                                                                     \
+    {                                                                                              \
+        FLT_ACT_YEAR, 0, false                                                                     \
+    }
 
 struct rset {
     const char *name;
@@ -64,13 +82,20 @@ static struct rset sets[8] = {
       {"tags[]", A_TRUNC(3)},
       {"$.x.y.z", A_KEEP},
       {"m[][].n", A_KEEP}},
-     NULL, NULL, false},
+     NULL,
+     NULL,
+     false},
     {"root-array",
      {{"[].g", A_KEEP}, {"[].k.l", A_TRUNC(2)}, {"$[].m[].n", A_YEAR}, {"[].h", A_HASH}},
-     NULL, NULL, false},
+     NULL,
+     NULL,
+     false},
     {"star-mask", {{"*", A_MASK_FIRST(1)}}, NULL, NULL, false},
-    {"star-nested", {{"*.id", A_KEEP}, {"*.sub.*", A_YEAR}, {"*.arr[]", A_MASK_LAST(2)}},
-     NULL, NULL, false},
+    {"star-nested",
+     {{"*.id", A_KEEP}, {"*.sub.*", A_YEAR}, {"*.arr[]", A_MASK_LAST(2)}},
+     NULL,
+     NULL,
+     false},
     {"quoted",
      {{"email", A_KEEP},
       {"\"a\\\"b\"", A_KEEP},
@@ -78,7 +103,9 @@ static struct rset sets[8] = {
       {"\"\xc3\xa9t\xc3\xa9\"", A_KEEP},
       {"\"$\".\"*\"", A_KEEP},
       {"\"[]\"[]", A_KEEP}},
-     NULL, NULL, false},
+     NULL,
+     NULL,
+     false},
 };
 #define NSETS (sizeof sets / sizeof sets[0])
 
@@ -92,14 +119,12 @@ static void setup(void)
     char err[256];
     flt_hmac_key_init(&KEY, hmac_key, HMAC_KEYLEN);
     F = flt_json_new(64);
-    if (!F)
-        abort();
+    if (!F) abort();
     for (size_t s = 0; s < NSETS; s++) {
         struct rset *rs = &sets[s];
         rs->fr = flt_rules_new();
         rs->trie = calloc(1, sizeof *rs->trie);
-        if (!rs->fr || !rs->trie)
-            abort();
+        if (!rs->fr || !rs->trie) abort();
         for (size_t i = 0; i < 16 && rs->rules[i].path; i++) {
             const struct orule *r = &rs->rules[i];
             if (flt_rules_add(rs->fr, r->path, strlen(r->path), &r->act, err, sizeof err) != 0) {
@@ -134,38 +159,29 @@ static int run(const struct flt_json_config *cfg, const char *p, size_t n, enum 
 {
     o->len = 0;
     o->calls = 0;
-    if (rep)
-        flt_report_init(rep);
-    if (!o->p)
-        fz_sink(o, "", 0); /* never a NULL buffer for memcmp */
+    if (rep) flt_report_init(rep);
+    if (!o->p) fz_sink(o, "", 0); /* never a NULL buffer for memcmp */
     o->len = 0;
     flt_json_reset(F, cfg, fz_sink, o, rep);
     int rc = 0;
     switch (m) {
-    case WHOLE:
-        rc = flt_json_feed(F, p, n);
-        break;
+    case WHOLE: rc = flt_json_feed(F, p, n); break;
     case SPLIT:
         rc = flt_json_feed(F, p, split);
-        if (rc == 0)
-            rc = flt_json_feed(F, p + split, 0);
-        if (rc == 0)
-            rc = flt_json_feed(F, p + split, n - split);
+        if (rc == 0) rc = flt_json_feed(F, p + split, 0);
+        if (rc == 0) rc = flt_json_feed(F, p + split, n - split);
         break;
     case BYTES:
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = flt_json_feed(F, p + i, 1);
         break;
     }
-    if (rc == 0)
-        rc = flt_json_finish(F);
-    if (rc > 0)
-        fz_fail("flt_json_* returned %d (> 0)", rc);
+    if (rc == 0) rc = flt_json_finish(F);
+    if (rc > 0) fz_fail("flt_json_* returned %d (> 0)", rc);
     *erroff = rc ? flt_json_error_offset(F) : 0;
     if (rc && *erroff > n)
         fz_fail("error offset %llu past the input (%zu bytes)", (unsigned long long)*erroff, n);
-    if (rc && flt_json_feed(F, "x", 1) != rc)
-        fz_fail("error %d not sticky", rc);
+    if (rc && flt_json_feed(F, "x", 1) != rc) fz_fail("error %d not sticky", rc);
     return rc;
 }
 
@@ -177,8 +193,7 @@ static const struct rset *cur_set;
 static char *unesc(const struct ojnode *v, size_t *len)
 {
     char *b = malloc(v->rawlen + 1);
-    if (!b)
-        abort();
+    if (!b) abort();
     if (v->kind == OJ_STR) {
         *len = oj_unescape(v->raw, v->rawlen, b);
     } else {
@@ -192,32 +207,25 @@ static enum otri survives(const struct onode *r, const struct ojdoc *d, uint32_t
 {
     const struct ojnode *v = oj_node(d, i);
     if (r->has_action) {
-        if (r->act.kind == FLT_ACT_KEEP)
-            return O_YES;
-        if (v->kind != OJ_STR && v->kind != OJ_NUM)
-            return O_NO;
-        if (r->act.kind != FLT_ACT_YEAR)
-            return O_YES;
+        if (r->act.kind == FLT_ACT_KEEP) return O_YES;
+        if (v->kind != OJ_STR && v->kind != OJ_NUM) return O_NO;
+        if (r->act.kind != FLT_ACT_YEAR) return O_YES;
         size_t len;
         char *b = unesc(v, &len);
         enum otri t = v->kind == OJ_NUM ? O_NO : o_year_readable(b, len);
-        if (t == O_MAYBE)
-            t = fz_filter_year_readable(b, len) ? O_YES : O_NO;
+        if (t == O_MAYBE) t = fz_filter_year_readable(b, len) ? O_YES : O_NO;
         free(b);
         return t;
     }
-    if (v->kind == OJ_OBJ && (r->kids || r->any))
-        return O_YES;
-    if (v->kind == OJ_ARR && r->elem)
-        return O_YES;
+    if (v->kind == OJ_OBJ && (r->kids || r->any)) return O_YES;
+    if (v->kind == OJ_ARR && r->elem) return O_YES;
     return O_NO;
 }
 
 static bool check(const struct onode *r, const struct ojdoc *in, uint32_t ii,
                   const struct ojdoc *out, uint32_t oi);
 
-static bool check_transform(const struct onode *r, const struct ojnode *iv,
-                            const struct ojnode *ov)
+static bool check_transform(const struct onode *r, const struct ojnode *iv, const struct ojnode *ov)
 {
     if (ov->kind != OJ_STR) {
         why = "transformed value is not a string";
@@ -266,8 +274,7 @@ static bool check(const struct onode *r, const struct ojdoc *in, uint32_t ii,
         if (iv->kind == OJ_OBJ) {
             size_t nl;
             char *nb = malloc(cv->namelen + 1);
-            if (!nb)
-                abort();
+            if (!nb) abort();
             nl = oj_unescape(cv->name, cv->namelen, nb);
             cn = otrie_member(r, nb, nl);
             nul_name = memchr(nb, 0, nl) != NULL;
@@ -275,13 +282,11 @@ static bool check(const struct onode *r, const struct ojdoc *in, uint32_t ii,
         } else {
             cn = r->elem;
         }
-        if (!cn)
-            continue;
+        if (!cn) continue;
         enum otri s = survives(cn, in, c);
         if (s == O_YES && nul_name)
             s = O_MAYBE; /* SPEC 4.4 says NUL never matches for forms; JSON left open */
-        if (s == O_NO)
-            continue;
+        if (s == O_NO) continue;
         if (s == O_MAYBE) {
             const char *saved = why;
             if (j && (iv->kind == OJ_ARR || same_name(cv, &out->pool[j])) &&
@@ -298,8 +303,7 @@ static bool check(const struct onode *r, const struct ojdoc *in, uint32_t ii,
             why = "output member name differs (order, escapes or an unallowed member)";
             return false;
         }
-        if (!check(cn, in, c, out, j))
-            return false;
+        if (!check(cn, in, c, out, j)) return false;
         j = out->pool[j].next;
     }
     if (j) {
@@ -309,8 +313,8 @@ static bool check(const struct onode *r, const struct ojdoc *in, uint32_t ii,
     return true;
 }
 
-static void check_root(const struct ojdoc *in, const struct ojdoc *out, const char *doc,
-                       size_t n, const struct fz_out *o)
+static void check_root(const struct ojdoc *in, const struct ojdoc *out, const char *doc, size_t n,
+                       const struct fz_out *o)
 {
     const struct onode *r = cur_set->trie;
     const struct ojnode *iv = oj_node(in, in->root), *ov = oj_node(out, out->root);
@@ -322,10 +326,8 @@ static void check_root(const struct ojdoc *in, const struct ojdoc *out, const ch
     } else {
         const char *empty = iv->kind == OJ_OBJ ? "{}" : iv->kind == OJ_ARR ? "[]" : "null";
         ok = ov->rawlen == strlen(empty) && memcmp(ov->raw, empty, ov->rawlen) == 0;
-        if (!ok && s == O_MAYBE)
-            ok = check(r, in, in->root, out, out->root);
-        if (!ok && !why)
-            why = "removed root is not {} [] or null";
+        if (!ok && s == O_MAYBE) ok = check(r, in, in->root, out, out->root);
+        if (!ok && !why) why = "removed root is not {} [] or null";
     }
     if (!ok) {
         fz_dump("input", doc, n);
@@ -337,12 +339,10 @@ static void check_root(const struct ojdoc *in, const struct ojdoc *out, const ch
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
-        return 0;
+    if (size < 3) return 0;
     unsigned sel = data[0];
     struct rset *rs = &sets[sel % NSETS];
-    if (!rs->usable)
-        return 0;
+    if (!rs->usable) return 0;
     cur_set = rs;
     bool try_reject = (sel >> 3) & 1;
     static const uint32_t depths[4] = {0, 1, 4, 64};
@@ -389,12 +389,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* 4. chunking invariance */
     for (int m = SPLIT; m <= BYTES; m++) {
-        if (m == BYTES && n > 4096)
-            break;
-        int rc2 = run(&cfg, doc, n, (enum mode)m, split, &OUT_B, null_report ? NULL : &REP_B,
-                      &off_b);
-        if (rc2 != rc || off_b != off_a || (rc == 0 && (OUT_B.len != OUT_A.len ||
-                                                        memcmp(OUT_A.p, OUT_B.p, OUT_A.len)))) {
+        if (m == BYTES && n > 4096) break;
+        int rc2 =
+            run(&cfg, doc, n, (enum mode)m, split, &OUT_B, null_report ? NULL : &REP_B, &off_b);
+        if (rc2 != rc || off_b != off_a ||
+            (rc == 0 && (OUT_B.len != OUT_A.len || memcmp(OUT_A.p, OUT_B.p, OUT_A.len)))) {
             fz_dump("input", doc, n);
             fz_dump("whole output", OUT_A.p, OUT_A.len);
             fz_dump("chunked output", OUT_B.p, OUT_B.len);
@@ -402,8 +401,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     rs->name, m == SPLIT ? "split" : "1-byte chunks", split, rc2,
                     (unsigned long long)off_b, rc, (unsigned long long)off_a);
         }
-        if (rc == 0 && !null_report && (REP_B.removed.total != REP_A.removed.total ||
-                                         REP_B.transformed.total != REP_A.transformed.total))
+        if (rc == 0 && !null_report &&
+            (REP_B.removed.total != REP_A.removed.total ||
+             REP_B.transformed.total != REP_A.transformed.total))
             fz_fail("rule set %s: report totals depend on chunking", rs->name);
     }
 
@@ -418,7 +418,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fz_fail("rule set %s: reject_unlisted refused (%d) a document nothing is removed from",
                     rs->name, rc3);
         }
-        if (rc3 == 0 && (rc != 0 || OUT_B.len != OUT_A.len || memcmp(OUT_A.p, OUT_B.p, OUT_A.len))) {
+        if (rc3 == 0 &&
+            (rc != 0 || OUT_B.len != OUT_A.len || memcmp(OUT_A.p, OUT_B.p, OUT_A.len))) {
             fz_dump("input", doc, n);
             fz_fail("rule set %s: reject_unlisted accepted with another result", rs->name);
         }

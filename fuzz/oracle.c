@@ -13,26 +13,19 @@
 static size_t ou_seq(const unsigned char *p, size_t n)
 {
     unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        return (n >= 2 && (p[1] & 0xc0) == 0x80) ? 2 : 0;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) return (n >= 2 && (p[1] & 0xc0) == 0x80) ? 2 : 0;
     if (c >= 0xe0 && c <= 0xef) {
-        if (n < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
-            return 0;
-        if (c == 0xe0 && p[1] < 0xa0)
-            return 0; /* overlong */
-        if (c == 0xed && p[1] >= 0xa0)
-            return 0; /* surrogate */
+        if (n < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80) return 0;
+        if (c == 0xe0 && p[1] < 0xa0) return 0;  /* overlong */
+        if (c == 0xed && p[1] >= 0xa0) return 0; /* surrogate */
         return 3;
     }
     if (c >= 0xf0 && c <= 0xf4) {
         if (n < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
             return 0;
-        if (c == 0xf0 && p[1] < 0x90)
-            return 0;
-        if (c == 0xf4 && p[1] >= 0x90)
-            return 0;
+        if (c == 0xf0 && p[1] < 0x90) return 0;
+        if (c == 0xf4 && p[1] >= 0x90) return 0;
         return 4;
     }
     return 0;
@@ -43,8 +36,7 @@ bool ou_valid(const char *p, size_t n)
     const unsigned char *u = (const unsigned char *)p;
     for (size_t i = 0; i < n;) {
         size_t k = ou_seq(u + i, n - i);
-        if (!k)
-            return false;
+        if (!k) return false;
         i += k;
     }
     return true;
@@ -54,8 +46,7 @@ size_t ou_count(const char *p, size_t n)
 {
     size_t c = 0;
     for (size_t i = 0; i < n; i++)
-        if (((unsigned char)p[i] & 0xc0) != 0x80)
-            c++;
+        if (((unsigned char)p[i] & 0xc0) != 0x80) c++;
     return c;
 }
 
@@ -64,8 +55,7 @@ size_t ou_offset(const char *p, size_t n, size_t k)
     size_t c = 0;
     for (size_t i = 0; i < n; i++) {
         if (((unsigned char)p[i] & 0xc0) != 0x80) {
-            if (c == k)
-                return i;
+            if (c == k) return i;
             c++;
         }
     }
@@ -83,33 +73,27 @@ struct ojp {
 
 static void oj_ws(struct ojp *s)
 {
-    if (s->d->no_ws)
-        return;
-    while (s->i < s->n && (s->p[s->i] == ' ' || s->p[s->i] == '\t' || s->p[s->i] == '\n' ||
-                           s->p[s->i] == '\r'))
+    if (s->d->no_ws) return;
+    while (s->i < s->n &&
+           (s->p[s->i] == ' ' || s->p[s->i] == '\t' || s->p[s->i] == '\n' || s->p[s->i] == '\r'))
         s->i++;
 }
 
 static int hexv(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
 static bool hex4(const char *p, size_t n, size_t i, unsigned *out)
 {
-    if (i + 4 > n)
-        return false;
+    if (i + 4 > n) return false;
     unsigned v = 0;
     for (size_t k = 0; k < 4; k++) {
         int h = hexv(p[i + k]);
-        if (h < 0)
-            return false;
+        if (h < 0) return false;
         v = v * 16 + (unsigned)h;
     }
     *out = v;
@@ -119,8 +103,7 @@ static bool hex4(const char *p, size_t n, size_t i, unsigned *out)
 static bool oj_string(struct ojp *s)
 {
     const unsigned char *u = (const unsigned char *)s->p;
-    if (s->i >= s->n || s->p[s->i] != '"')
-        return false;
+    if (s->i >= s->n || s->p[s->i] != '"') return false;
     s->i++;
     while (s->i < s->n) {
         unsigned c = u[s->i];
@@ -128,19 +111,15 @@ static bool oj_string(struct ojp *s)
             s->i++;
             return true;
         }
-        if (c < 0x20)
-            return false;
+        if (c < 0x20) return false;
         if (c == '\\') {
-            if (s->i + 1 >= s->n)
-                return false;
+            if (s->i + 1 >= s->n) return false;
             char e = s->p[s->i + 1];
             if (e == 'u') {
                 unsigned v;
-                if (!hex4(s->p, s->n, s->i + 2, &v))
-                    return false;
+                if (!hex4(s->p, s->n, s->i + 2, &v)) return false;
                 s->i += 6;
-                if (v >= 0xdc00 && v <= 0xdfff)
-                    return false;
+                if (v >= 0xdc00 && v <= 0xdfff) return false;
                 if (v >= 0xd800 && v <= 0xdbff) {
                     unsigned w;
                     if (s->i + 1 >= s->n || s->p[s->i] != '\\' || s->p[s->i + 1] != 'u' ||
@@ -150,14 +129,12 @@ static bool oj_string(struct ojp *s)
                 }
                 continue;
             }
-            if (!strchr("\"\\/bfnrt", e) || e == 0)
-                return false;
+            if (!strchr("\"\\/bfnrt", e) || e == 0) return false;
             s->i += 2;
             continue;
         }
         size_t k = ou_seq(u + s->i, s->n - s->i);
-        if (!k)
-            return false;
+        if (!k) return false;
         s->i += k;
     }
     return false;
@@ -171,10 +148,8 @@ static bool isdig(char c)
 static bool oj_number(struct ojp *s)
 {
     size_t i = s->i;
-    if (i < s->n && s->p[i] == '-')
-        i++;
-    if (i >= s->n)
-        return false;
+    if (i < s->n && s->p[i] == '-') i++;
+    if (i >= s->n) return false;
     if (s->p[i] == '0') {
         i++;
     } else if (s->p[i] >= '1' && s->p[i] <= '9') {
@@ -185,17 +160,14 @@ static bool oj_number(struct ojp *s)
     }
     if (i < s->n && s->p[i] == '.') {
         i++;
-        if (i >= s->n || !isdig(s->p[i]))
-            return false;
+        if (i >= s->n || !isdig(s->p[i])) return false;
         while (i < s->n && isdig(s->p[i]))
             i++;
     }
     if (i < s->n && (s->p[i] == 'e' || s->p[i] == 'E')) {
         i++;
-        if (i < s->n && (s->p[i] == '+' || s->p[i] == '-'))
-            i++;
-        if (i >= s->n || !isdig(s->p[i]))
-            return false;
+        if (i < s->n && (s->p[i] == '+' || s->p[i] == '-')) i++;
+        if (i >= s->n || !isdig(s->p[i])) return false;
         while (i < s->n && isdig(s->p[i]))
             i++;
     }
@@ -205,8 +177,7 @@ static bool oj_number(struct ojp *s)
 
 static uint32_t oj_alloc(struct ojdoc *d)
 {
-    if (d->used >= d->cap)
-        return 0; /* cannot happen: cap is input length + 2 */
+    if (d->used >= d->cap) return 0; /* cannot happen: cap is input length + 2 */
     uint32_t k = d->used++;
     memset(&d->pool[k], 0, sizeof d->pool[k]);
     return k;
@@ -217,11 +188,9 @@ static uint32_t oj_value(struct ojp *s);
 static uint32_t oj_container(struct ojp *s, char kind)
 {
     struct ojdoc *d = s->d;
-    if (++s->depth > d->max_depth)
-        return 0;
+    if (++s->depth > d->max_depth) return 0;
     uint32_t me = oj_alloc(d);
-    if (!me)
-        return 0;
+    if (!me) return 0;
     d->pool[me].kind = kind;
     d->pool[me].raw = s->p + s->i;
     s->i++; /* '{' or '[' */
@@ -237,19 +206,16 @@ static uint32_t oj_container(struct ojp *s, char kind)
         size_t namelen = 0;
         if (kind == OJ_OBJ) {
             size_t st = s->i;
-            if (!oj_string(s))
-                return 0;
+            if (!oj_string(s)) return 0;
             name = s->p + st;
             namelen = s->i - st;
             oj_ws(s);
-            if (s->i >= s->n || s->p[s->i] != ':')
-                return 0;
+            if (s->i >= s->n || s->p[s->i] != ':') return 0;
             s->i++;
             oj_ws(s);
         }
         uint32_t v = oj_value(s);
-        if (!v)
-            return 0;
+        if (!v) return 0;
         d->pool[v].name = name;
         d->pool[v].namelen = namelen;
         if (last)
@@ -259,8 +225,7 @@ static uint32_t oj_container(struct ojp *s, char kind)
         last = v;
         d->pool[me].count++;
         oj_ws(s);
-        if (s->i >= s->n)
-            return 0;
+        if (s->i >= s->n) return 0;
         if (s->p[s->i] == ',') {
             s->i++;
             oj_ws(s);
@@ -280,22 +245,17 @@ done:
 
 static uint32_t oj_value(struct ojp *s)
 {
-    if (s->i >= s->n)
-        return 0;
+    if (s->i >= s->n) return 0;
     char c = s->p[s->i];
-    if (c == '{')
-        return oj_container(s, OJ_OBJ);
-    if (c == '[')
-        return oj_container(s, OJ_ARR);
+    if (c == '{') return oj_container(s, OJ_OBJ);
+    if (c == '[') return oj_container(s, OJ_ARR);
     size_t st = s->i;
     char kind;
     if (c == '"') {
-        if (!oj_string(s))
-            return 0;
+        if (!oj_string(s)) return 0;
         kind = OJ_STR;
     } else if (c == '-' || isdig(c)) {
-        if (!oj_number(s))
-            return 0;
+        if (!oj_number(s)) return 0;
         kind = OJ_NUM;
     } else {
         static const char *const lits[] = {"true", "false", "null"};
@@ -308,12 +268,10 @@ static uint32_t oj_value(struct ojp *s)
                 break;
             }
         }
-        if (!kind)
-            return 0;
+        if (!kind) return 0;
     }
     uint32_t me = oj_alloc(s->d);
-    if (!me)
-        return 0;
+    if (!me) return 0;
     s->d->pool[me].kind = kind;
     s->d->pool[me].raw = s->p + st;
     s->d->pool[me].rawlen = s->i - st;
@@ -325,16 +283,14 @@ bool oj_parse(struct ojdoc *d, const char *p, size_t n, uint32_t max_depth, bool
     memset(d, 0, sizeof *d);
     d->cap = (uint32_t)n + 2;
     d->pool = calloc(d->cap, sizeof *d->pool);
-    if (!d->pool)
-        abort();
+    if (!d->pool) abort();
     d->used = 1;
     d->max_depth = max_depth;
     d->no_ws = no_ws;
     struct ojp s = {.d = d, .p = p, .n = n};
     oj_ws(&s);
     d->root = oj_value(&s);
-    if (!d->root)
-        return false;
+    if (!d->root) return false;
     oj_ws(&s);
     return s.i == n;
 }
@@ -380,11 +336,26 @@ size_t oj_unescape(const char *tok, size_t len, char *out)
         char e = tok[i + 1];
         unsigned v;
         switch (e) {
-        case 'b': out[o++] = '\b'; i += 2; break;
-        case 'f': out[o++] = '\f'; i += 2; break;
-        case 'n': out[o++] = '\n'; i += 2; break;
-        case 'r': out[o++] = '\r'; i += 2; break;
-        case 't': out[o++] = '\t'; i += 2; break;
+        case 'b':
+            out[o++] = '\b';
+            i += 2;
+            break;
+        case 'f':
+            out[o++] = '\f';
+            i += 2;
+            break;
+        case 'n':
+            out[o++] = '\n';
+            i += 2;
+            break;
+        case 'r':
+            out[o++] = '\r';
+            i += 2;
+            break;
+        case 't':
+            out[o++] = '\t';
+            i += 2;
+            break;
         case 'u':
             hex4(tok, len, i + 2, &v);
             i += 6;
@@ -396,7 +367,10 @@ size_t oj_unescape(const char *tok, size_t len, char *out)
             }
             o += put_utf8(out + o, v);
             break;
-        default: out[o++] = e; i += 2; break;
+        default:
+            out[o++] = e;
+            i += 2;
+            break;
         }
     }
     return o;
@@ -405,16 +379,13 @@ size_t oj_unescape(const char *tok, size_t len, char *out)
 bool oj_escapes_minimal(const char *tok, size_t len)
 {
     for (size_t i = 1; i + 1 < len; i++) {
-        if (tok[i] != '\\')
-            continue;
+        if (tok[i] != '\\') continue;
         char e = tok[i + 1];
-        if (e == '/')
-            return false;
+        if (e == '/') return false;
         if (e == 'u') {
             unsigned v = 0;
             hex4(tok, len, i + 2, &v);
-            if (v >= 0x20)
-                return false;
+            if (v >= 0x20) return false;
             i += 5;
         } else {
             i++;
@@ -426,19 +397,16 @@ bool oj_escapes_minimal(const char *tok, size_t len)
 bool oj_equal_raw(const struct ojdoc *a, uint32_t ia, const struct ojdoc *b, uint32_t ib)
 {
     const struct ojnode *x = oj_node(a, ia), *y = oj_node(b, ib);
-    if (x->kind != y->kind)
-        return false;
+    if (x->kind != y->kind) return false;
     if (x->kind != OJ_OBJ && x->kind != OJ_ARR)
         return x->rawlen == y->rawlen && memcmp(x->raw, y->raw, x->rawlen) == 0;
-    if (x->count != y->count)
-        return false;
+    if (x->count != y->count) return false;
     for (uint32_t i = x->first, j = y->first; i; i = a->pool[i].next, j = b->pool[j].next) {
         if (x->kind == OJ_OBJ &&
             (a->pool[i].namelen != b->pool[j].namelen ||
              memcmp(a->pool[i].name, b->pool[j].name, a->pool[i].namelen) != 0))
             return false;
-        if (!oj_equal_raw(a, i, b, j))
-            return false;
+        if (!oj_equal_raw(a, i, b, j)) return false;
     }
     return true;
 }
@@ -448,20 +416,17 @@ bool oj_equal_raw(const struct ojdoc *a, uint32_t ia, const struct ojdoc *b, uin
 static struct onode *onode_new(void)
 {
     struct onode *n = calloc(1, sizeof *n);
-    if (!n)
-        abort();
+    if (!n) abort();
     return n;
 }
 
 static struct onode *otrie_named(struct onode *n, const char *name, size_t len)
 {
     for (struct onode *k = n->kids; k; k = k->sib)
-        if (k->namelen == len && memcmp(k->name, name, len) == 0)
-            return k;
+        if (k->namelen == len && memcmp(k->name, name, len) == 0) return k;
     struct onode *k = onode_new();
     k->name = malloc(len + 1);
-    if (!k->name)
-        abort();
+    if (!k->name) abort();
     memcpy(k->name, name, len);
     k->name[len] = 0;
     k->namelen = len;
@@ -477,24 +442,20 @@ bool otrie_add(struct onode *root, const char *path, const struct flt_action *ac
     char name[256];
     if (i < n && path[i] == '$') {
         i++;
-        if (i < n && path[i] == '.')
-            i++;
+        if (i < n && path[i] == '.') i++;
     }
     bool first = true;
     while (i < n) {
         if (path[i] == '[') {
-            if (i + 1 >= n || path[i + 1] != ']')
-                return false;
-            if (!cur->elem)
-                cur->elem = onode_new();
+            if (i + 1 >= n || path[i + 1] != ']') return false;
+            if (!cur->elem) cur->elem = onode_new();
             cur = cur->elem;
             i += 2;
             first = false;
             continue;
         }
         if (!first) {
-            if (path[i] != '.')
-                return false;
+            if (path[i] != '.') return false;
             i++;
         }
         first = false;
@@ -502,29 +463,23 @@ bool otrie_add(struct onode *root, const char *path, const struct flt_action *ac
         if (i < n && path[i] == '"') {
             i++;
             while (i < n && path[i] != '"') {
-                if (path[i] == '\\' && i + 1 < n)
-                    i++;
-                if (nl >= sizeof name)
-                    return false;
+                if (path[i] == '\\' && i + 1 < n) i++;
+                if (nl >= sizeof name) return false;
                 name[nl++] = path[i++];
             }
-            if (i >= n)
-                return false;
+            if (i >= n) return false;
             i++;
             cur = otrie_named(cur, name, nl);
         } else if (i < n && path[i] == '*') {
             i++;
-            if (!cur->any)
-                cur->any = onode_new();
+            if (!cur->any) cur->any = onode_new();
             cur = cur->any;
         } else {
             while (i < n && !strchr(".[]*\"$", path[i])) {
-                if (nl >= sizeof name)
-                    return false;
+                if (nl >= sizeof name) return false;
                 name[nl++] = path[i++];
             }
-            if (!nl)
-                return false;
+            if (!nl) return false;
             cur = otrie_named(cur, name, nl);
         }
     }
@@ -535,8 +490,7 @@ bool otrie_add(struct onode *root, const char *path, const struct flt_action *ac
 
 void otrie_free(struct onode *root)
 {
-    if (!root)
-        return;
+    if (!root) return;
     struct onode *k = root->kids;
     while (k) {
         struct onode *s = k->sib;
@@ -552,8 +506,7 @@ void otrie_free(struct onode *root)
 const struct onode *otrie_member(const struct onode *n, const char *name, size_t len)
 {
     for (const struct onode *k = n->kids; k; k = k->sib)
-        if (k->namelen == len && memcmp(k->name, name, len) == 0)
-            return k;
+        if (k->namelen == len && memcmp(k->name, name, len) == 0) return k;
     return n->any;
 }
 
@@ -562,8 +515,7 @@ const struct onode *otrie_member(const struct onode *n, const char *name, size_t
 static bool dig_at(const char *v, size_t n, size_t i, size_t k)
 {
     for (size_t j = i; j < i + k; j++)
-        if (j >= n || !isdig(v[j]))
-            return false;
+        if (j >= n || !isdig(v[j])) return false;
     return true;
 }
 
@@ -579,16 +531,12 @@ enum otri o_year_readable(const char *v, size_t n)
         return O_NO;
     unsigned mo = num2(v, 5), d = num2(v, 8);
     bool date_ok = mo >= 1 && mo <= 12 && d >= 1 && d <= 28;
-    if (n == 10)
-        return date_ok ? O_YES : O_MAYBE;
-    if (v[10] != 'T' && v[10] != 't' && v[10] != ' ')
-        return O_NO;
+    if (n == 10) return date_ok ? O_YES : O_MAYBE;
+    if (v[10] != 'T' && v[10] != 't' && v[10] != ' ') return O_NO;
     /* a time follows: exact rules (zone optional? ranges?) are left open */
-    if (n < 16 || !dig_at(v, n, 11, 2) || v[13] != ':' || !dig_at(v, n, 14, 2))
-        return O_NO;
+    if (n < 16 || !dig_at(v, n, 11, 2) || v[13] != ':' || !dig_at(v, n, 14, 2)) return O_NO;
     for (size_t i = 16; i < n; i++)
-        if (!isdig(v[i]) && !strchr(":.Zz+-", v[i]))
-            return O_NO;
+        if (!isdig(v[i]) && !strchr(":.Zz+-", v[i])) return O_NO;
     return O_MAYBE;
 }
 
@@ -617,8 +565,7 @@ const char *o_check_transform(const struct flt_action *act, const uint8_t *key, 
         return NULL;
     }
     case FLT_ACT_MASK: {
-        if (ou_count(out, outlen) != L)
-            return "mask: code point count changed";
+        if (ou_count(out, outlen) != L) return "mask: code point count changed";
         if (L <= act->n) {
             if (outlen != inlen || memcmp(in, out, inlen) != 0)
                 return "mask: value shorter than N not kept as is";
@@ -627,32 +574,24 @@ const char *o_check_transform(const struct flt_action *act, const uint8_t *key, 
         size_t stars = L - act->n;
         if (act->mask_keep_last) {
             size_t off = ou_offset(in, inlen, stars);
-            if (outlen != stars + (inlen - off))
-                return "mask keep_last: wrong length";
+            if (outlen != stars + (inlen - off)) return "mask keep_last: wrong length";
             for (size_t i = 0; i < stars; i++)
-                if (out[i] != '*')
-                    return "mask keep_last: prefix not '*'";
+                if (out[i] != '*') return "mask keep_last: prefix not '*'";
             if (memcmp(out + stars, in + off, inlen - off) != 0)
                 return "mask keep_last: kept tail differs";
         } else {
             size_t off = ou_offset(in, inlen, act->n);
-            if (outlen != off + stars)
-                return "mask keep_first: wrong length";
-            if (memcmp(out, in, off) != 0)
-                return "mask keep_first: kept head differs";
+            if (outlen != off + stars) return "mask keep_first: wrong length";
+            if (memcmp(out, in, off) != 0) return "mask keep_first: kept head differs";
             for (size_t i = off; i < outlen; i++)
-                if (out[i] != '*')
-                    return "mask keep_first: suffix not '*'";
+                if (out[i] != '*') return "mask keep_first: suffix not '*'";
         }
         return NULL;
     }
     case FLT_ACT_YEAR:
-        if (o_year_readable(in, inlen) == O_NO)
-            return "year: emitted for an unreadable value";
-        if (outlen != 4 || memcmp(out, in, 4) != 0)
-            return "year: not the 4-digit year";
+        if (o_year_readable(in, inlen) == O_NO) return "year: emitted for an unreadable value";
+        if (outlen != 4 || memcmp(out, in, 4) != 0) return "year: not the 4-digit year";
         return NULL;
-    default:
-        return "not a transform";
+    default: return "not a transform";
     }
 }

@@ -35,8 +35,10 @@ static inline int outbuf_sink(void *ud, const char *p, size_t n)
 static inline struct flt_action parse_action(const char *s)
 {
     struct flt_action a = {FLT_ACT_KEEP, 0, false};
-    if (!strcmp(s, "keep")) a.kind = FLT_ACT_KEEP;
-    else if (!strcmp(s, "hash")) a.kind = FLT_ACT_HASH;
+    if (!strcmp(s, "keep"))
+        a.kind = FLT_ACT_KEEP;
+    else if (!strcmp(s, "hash"))
+        a.kind = FLT_ACT_HASH;
     else if (!strncmp(s, "mask_last:", 10)) {
         a.kind = FLT_ACT_MASK;
         a.mask_keep_last = true;
@@ -47,8 +49,10 @@ static inline struct flt_action parse_action(const char *s)
     } else if (!strncmp(s, "truncate:", 9)) {
         a.kind = FLT_ACT_TRUNCATE;
         a.n = (uint32_t)strtoul(s + 9, NULL, 10);
-    } else if (!strcmp(s, "year")) a.kind = FLT_ACT_YEAR;
-    else cr_assert_fail("bad action %s", s);
+    } else if (!strcmp(s, "year"))
+        a.kind = FLT_ACT_YEAR;
+    else
+        cr_assert_fail("bad action %s", s);
     return a;
 }
 

@@ -9,8 +9,9 @@ static int add(struct flt_rules *r, const char *path, const char *act, char *err
 
 Test(rules, valid_paths)
 {
-    const char *ok[] = {"a", "a.b", "a[]", "a[].b", "[]", "[].x", "$", "$.a", "$[]", "*",
-                        "a.*.b", "\"x.y\"", "meta.\"a\\\"b\"", "a[][]", "\"\"", "é"};
+    const char *ok[] = {
+        "a", "a.b",   "a[]",     "a[].b",           "[]",    "[].x", "$", "$.a", "$[]",
+        "*", "a.*.b", "\"x.y\"", "meta.\"a\\\"b\"", "a[][]", "\"\"", "é"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         struct flt_rules *r = flt_rules_new();
         char err[256] = "";
@@ -22,8 +23,8 @@ Test(rules, valid_paths)
 
 Test(rules, invalid_paths)
 {
-    const char *bad[] = {"", "a.", ".a", "a..b", "a[", "a[0]", "a]", "$a", "a.$", "a\"b",
-                         "\"open", "a b.c[", "\"a\\x\"", "a.[]", "a*"};
+    const char *bad[] = {"",    "a.",   ".a",     "a..b",   "a[",       "a[0]", "a]", "$a",
+                         "a.$", "a\"b", "\"open", "a b.c[", "\"a\\x\"", "a.[]", "a*"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct flt_rules *r = flt_rules_new();
         char err[256] = "";

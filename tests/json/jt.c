@@ -14,13 +14,11 @@ void jt_buf_put(struct jt_buf *b, const void *p, size_t n)
         while (cap < b->len + n + 1)
             cap *= 2;
         char *q = realloc(b->p, cap);
-        if (!q)
-            abort();
+        if (!q) abort();
         b->p = q;
         b->cap = cap;
     }
-    if (n)
-        memcpy(b->p + b->len, p, n);
+    if (n) memcpy(b->p + b->len, p, n);
     b->len += n;
     b->p[b->len] = '\0';
 }
@@ -103,8 +101,8 @@ void jt_report_text(const struct flt_report *r, struct jt_buf *out)
     const char *names[2] = {"removed", "transformed"};
     for (int k = 0; k < 2; k++) {
         char line[64];
-        snprintf(line, sizeof line, "%s n=%u more=%u total=%u\n", names[k], ls[k]->n,
-                 ls[k]->more, ls[k]->total);
+        snprintf(line, sizeof line, "%s n=%u more=%u total=%u\n", names[k], ls[k]->n, ls[k]->more,
+                 ls[k]->total);
         jt_buf_puts(out, line);
         for (uint32_t i = 0; i < ls[k]->n; i++) {
             struct flt_str s = flt_pathlist_get(ls[k], i);
@@ -120,8 +118,7 @@ static struct flt_report *report_storage(void)
     static struct flt_report *r;
     if (!r) {
         r = malloc(sizeof *r);
-        if (!r)
-            abort();
+        if (!r) abort();
     }
     return r;
 }
@@ -142,8 +139,7 @@ void jt_run(struct flt_json *f, const struct flt_json_config *cfg, const char *d
         break;
     case JT_SPLIT:
         rc = flt_json_feed(f, doc, split);
-        if (rc == 0)
-            rc = flt_json_feed(f, doc + split, len - split);
+        if (rc == 0) rc = flt_json_feed(f, doc + split, len - split);
         pos = len;
         break;
     case JT_BYTES:
@@ -164,10 +160,8 @@ void jt_run(struct flt_json *f, const struct flt_json_config *cfg, const char *d
         res->at_finish = rc != 0;
     }
     res->rc = rc;
-    if (rc < 0)
-        res->err_off = flt_json_error_offset(f);
-    if (res->out.p == NULL)
-        jt_buf_put(&res->out, "", 0);
+    if (rc < 0) res->err_off = flt_json_error_offset(f);
+    if (res->out.p == NULL) jt_buf_put(&res->out, "", 0);
     jt_report_text(rep, &res->report);
 }
 
@@ -193,10 +187,8 @@ void jt_strip_ws(const char *in, size_t len, struct jt_buf *out)
             jt_buf_putc(out, c);
             continue;
         }
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
-            continue;
-        if (c == '"')
-            str = true;
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+        if (c == '"') str = true;
         jt_buf_putc(out, c);
     }
 }
@@ -204,8 +196,7 @@ void jt_strip_ws(const char *in, size_t len, struct jt_buf *out)
 bool jt_read_file(const char *path, struct jt_buf *out)
 {
     FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return false;
+    if (!fp) return false;
     char tmp[65536];
     size_t n;
     jt_buf_put(out, "", 0);
@@ -220,8 +211,7 @@ const char *jt_suite_dir(void)
 {
     static char dir[4096];
     const char *shared = getenv("PRIVGATE_SHARED");
-    if (!shared)
-        shared = "../shared";
+    if (!shared) shared = "../shared";
     snprintf(dir, sizeof dir, "%s/corpora/jsontestsuite/test_parsing", shared);
     return dir;
 }
@@ -241,8 +231,7 @@ const char *jt_show(const char *p, size_t n)
             w += (size_t)snprintf(o + w, sizeof ring[0] - w, "\\x%02x", c);
         }
     }
-    if (w + 8 >= sizeof ring[0])
-        w += (size_t)snprintf(o + w, sizeof ring[0] - w, "...");
+    if (w + 8 >= sizeof ring[0]) w += (size_t)snprintf(o + w, sizeof ring[0] - w, "...");
     o[w] = '\0';
     return o;
 }

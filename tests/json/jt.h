@@ -31,13 +31,34 @@ struct jt_rule {
     uint32_t n;
     bool last;
 };
-#define JT_KEEP(p) {(p), FLT_ACT_KEEP, 0, false}
-#define JT_HASH(p) {(p), FLT_ACT_HASH, 0, false}
-#define JT_MASKL(p, n) {(p), FLT_ACT_MASK, (n), true}
-#define JT_MASKF(p, n) {(p), FLT_ACT_MASK, (n), false}
-#define JT_TRUNC(p, n) {(p), FLT_ACT_TRUNCATE, (n), false}
-#define JT_YEAR(p) {(p), FLT_ACT_YEAR, 0, false}
-#define JT_END {NULL, FLT_ACT_NONE, 0, false}
+#define JT_KEEP(p)                                                                                 \
+    {                                                                                              \
+        (p), FLT_ACT_KEEP, 0, false                                                                \
+    }
+#define JT_HASH(p)                                                                                 \
+    {                                                                                              \
+        (p), FLT_ACT_HASH, 0, false                                                                \
+    }
+#define JT_MASKL(p, n)                                                                             \
+    {                                                                                              \
+        (p), FLT_ACT_MASK, (n), true                                                               \
+    }
+#define JT_MASKF(p, n)                                                                             \
+    {                                                                                              \
+        (p), FLT_ACT_MASK, (n), false                                                              \
+    }
+#define JT_TRUNC(p, n)                                                                             \
+    {                                                                                              \
+        (p), FLT_ACT_TRUNCATE, (n), false                                                          \
+    }
+#define JT_YEAR(p)                                                                                 \
+    {                                                                                              \
+        (p), FLT_ACT_YEAR, 0, false                                                                \
+    }
+#define JT_END                                                                                     \
+    {                                                                                              \
+        NULL, FLT_ACT_NONE, 0, false                                                               \
+    }
 
 /* Builds and compiles |rs|. Returns NULL (with |err| filled) when an add or
  * the compile fails. */
@@ -52,10 +73,10 @@ void jt_hmac_ref(const char *p, size_t n, char out[65]);
 
 /* Chunking of one run. */
 enum jt_chunking {
-    JT_WHOLE,   /* one feed */
-    JT_SPLIT,   /* two feeds: [0, split) and [split, len) */
-    JT_BYTES,   /* 1-byte feeds */
-    JT_STRIDE,  /* feeds of |split| bytes */
+    JT_WHOLE,  /* one feed */
+    JT_SPLIT,  /* two feeds: [0, split) and [split, len) */
+    JT_BYTES,  /* 1-byte feeds */
+    JT_STRIDE, /* feeds of |split| bytes */
 };
 
 struct jt_result {

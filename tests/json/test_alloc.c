@@ -28,8 +28,7 @@ static volatile unsigned long allocs;
 
 static void count(void)
 {
-    if (armed)
-        __atomic_add_fetch(&allocs, 1, __ATOMIC_RELAXED);
+    if (armed) __atomic_add_fetch(&allocs, 1, __ATOMIC_RELAXED);
 }
 
 void *malloc(size_t n)
@@ -71,8 +70,7 @@ int posix_memalign(void **out, size_t al, size_t n)
 {
     count();
     void *p = __libc_memalign(al, n);
-    if (!p)
-        return ENOMEM;
+    if (!p) return ENOMEM;
     *out = p;
     return 0;
 }
@@ -104,11 +102,17 @@ static struct flt_rules *mk(const struct jt_rule *rs)
     return r;
 }
 
-static const struct jt_rule rules[] = {
-    JT_KEEP("order_id"), JT_HASH("customer_id"), JT_MASKL("recipient.phone", 4),
-    JT_KEEP("recipient.name"), JT_TRUNC("recipient.city", 3), JT_YEAR("dob"),
-    JT_KEEP("items[].sku"), JT_MASKF("items[].code", 2), JT_KEEP("x.*.tag"),
-    JT_KEEP("meta.\"x.y\""), JT_END};
+static const struct jt_rule rules[] = {JT_KEEP("order_id"),
+                                       JT_HASH("customer_id"),
+                                       JT_MASKL("recipient.phone", 4),
+                                       JT_KEEP("recipient.name"),
+                                       JT_TRUNC("recipient.city", 3),
+                                       JT_YEAR("dob"),
+                                       JT_KEEP("items[].sku"),
+                                       JT_MASKF("items[].code", 2),
+                                       JT_KEEP("x.*.tag"),
+                                       JT_KEEP("meta.\"x.y\""),
+                                       JT_END};
 
 Test(alloc, hot_path_allocates_nothing)
 {
@@ -151,8 +155,7 @@ Test(alloc, hot_path_allocates_nothing)
         size_t len = strlen(docs[i]);
         /* whole, then in 5-byte chunks */
         int rc = flt_json_feed(f, docs[i], len);
-        if (rc == 0)
-            rc = flt_json_finish(f);
+        if (rc == 0) rc = flt_json_finish(f);
         fails += rc != 0;
         outbytes += out.len;
         out.len = 0;
@@ -161,8 +164,7 @@ Test(alloc, hot_path_allocates_nothing)
         rc = 0;
         for (size_t p = 0; p < len && rc == 0; p += 5)
             rc = flt_json_feed(f, docs[i] + p, len - p < 5 ? len - p : 5);
-        if (rc == 0)
-            rc = flt_json_finish(f);
+        if (rc == 0) rc = flt_json_finish(f);
         fails += rc != 0;
     }
     /* the last output shows the rules at work (checked after the window) */
@@ -176,8 +178,7 @@ Test(alloc, hot_path_allocates_nothing)
         flt_report_init(rep);
         flt_json_reset(f, &cfg, fixed_sink, &out, rep);
         int rc = flt_json_feed(f, bad[i], strlen(bad[i]));
-        if (rc == 0)
-            rc = flt_json_finish(f);
+        if (rc == 0) rc = flt_json_finish(f);
         fails += rc == 0;
     }
     armed = 0;
@@ -196,7 +197,7 @@ Test(alloc, hot_path_allocates_nothing)
 
 Test(alloc, megabyte_values_and_names_allocate_nothing)
 {
-    static const struct jt_rule rs[] = {JT_KEEP("k"), JT_HASH("h"), JT_MASKL("m", 4),
+    static const struct jt_rule rs[] = {JT_KEEP("k"),     JT_HASH("h"),     JT_MASKL("m", 4),
                                         JT_TRUNC("t", 5), JT_KEEP("w.*.x"), JT_END};
     struct flt_rules *r = mk(rs);
     struct flt_json *f = flt_json_new(64);
@@ -249,16 +250,14 @@ Test(alloc, megabyte_values_and_names_allocate_nothing)
             size_t n = doc.len - p < strides[s] ? doc.len - p : strides[s];
             rc = flt_json_feed(f, doc.p + p, n);
         }
-        if (rc == 0)
-            rc = flt_json_finish(f);
+        if (rc == 0) rc = flt_json_finish(f);
         rcs[s] = rc;
         lens[s] = out.len;
     }
     armed = 0;
     unsigned long n = allocs;
     for (int s = 0; s < 3; s++)
-        cr_expect_eq(rcs[s], 0, "stride %zu: rc=%d (%s)", strides[s], rcs[s],
-                     flt_strerror(rcs[s]));
+        cr_expect_eq(rcs[s], 0, "stride %zu: rc=%d (%s)", strides[s], rcs[s], flt_strerror(rcs[s]));
     cr_expect(lens[0] == lens[1] && lens[1] == lens[2], "output lengths %zu %zu %zu", lens[0],
               lens[1], lens[2]);
     cr_expect(!out.overflow);

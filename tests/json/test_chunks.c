@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S(lit) {lit, sizeof(lit) - 1}
+#define S(lit)                                                                                     \
+    {                                                                                              \
+        lit, sizeof(lit) - 1                                                                       \
+    }
 
 static const struct flt_str docs[] = {
     S("{}"),
@@ -77,8 +80,8 @@ static const struct flt_str docs[] = {
 
 static const struct jt_rule rs_keep_all[] = {JT_KEEP("$"), JT_END};
 static const struct jt_rule rs_none[] = {JT_END};
-static const struct jt_rule rs_basic[] = {JT_KEEP("name"), JT_HASH("email"),
-                                          JT_MASKL("phone", 4), JT_KEEP("a.c"), JT_END};
+static const struct jt_rule rs_basic[] = {JT_KEEP("name"), JT_HASH("email"), JT_MASKL("phone", 4),
+                                          JT_KEEP("a.c"), JT_END};
 static const struct jt_rule rs_items[] = {JT_KEEP("items[].sku"), JT_HASH("items[].qty"),
                                           JT_KEEP("a[].b[].c"), JT_END};
 static const struct jt_rule rs_root_array[] = {JT_KEEP("[].ip"), JT_HASH("$[].user_id"),
@@ -86,45 +89,52 @@ static const struct jt_rule rs_root_array[] = {JT_KEEP("[].ip"), JT_HASH("$[].us
 static const struct jt_rule rs_wild[] = {JT_KEEP("*.b"), JT_KEEP("meta.*"), JT_KEEP("*.c[].d"),
                                          JT_KEEP("[].*"), JT_END};
 static const struct jt_rule rs_wild_xform[] = {JT_MASKF("meta.*", 1), JT_HASH("items[].*"),
-                                               JT_TRUNC("tags[]", 2), JT_YEAR("email[]"),
-                                               JT_END};
+                                               JT_TRUNC("tags[]", 2), JT_YEAR("email[]"), JT_END};
 static const struct jt_rule rs_quoted[] = {JT_KEEP("meta.\"x.y\""), JT_KEEP("meta.\"q\\\"r\""),
-                                           JT_KEEP("meta.\"*\""), JT_KEEP("meta.\"$\""),
-                                           JT_KEEP("meta.x.y"), JT_END};
+                                           JT_KEEP("meta.\"*\""),   JT_KEEP("meta.\"$\""),
+                                           JT_KEEP("meta.x.y"),     JT_END};
 static const struct jt_rule rs_transforms[] = {
-    JT_YEAR("dob"),  JT_YEAR("ts"),     JT_YEAR("bad"),     JT_YEAR("n"),
-    JT_TRUNC("s", 3), JT_TRUNC("u", 7), JT_MASKL("v", 1),   JT_HASH("customer_id"),
-    JT_MASKL("card", 4), JT_MASKF("card2", 2), JT_MASKL("phone", 4), JT_MASKL("mask", 2),
-    JT_MASKF("t", 1), JT_HASH("o"),     JT_END};
+    JT_YEAR("dob"),       JT_YEAR("ts"),          JT_YEAR("bad"),
+    JT_YEAR("n"),         JT_TRUNC("s", 3),       JT_TRUNC("u", 7),
+    JT_MASKL("v", 1),     JT_HASH("customer_id"), JT_MASKL("card", 4),
+    JT_MASKF("card2", 2), JT_MASKL("phone", 4),   JT_MASKL("mask", 2),
+    JT_MASKF("t", 1),     JT_HASH("o"),           JT_END};
 static const struct jt_rule rs_deep[] = {JT_KEEP("deep.a.a.a.a.a.a.a[][][][].z"),
-                                         JT_KEEP("$.a"), JT_KEEP("e"), JT_KEEP("h[]"),
-                                         JT_KEEP("i.\"\""), JT_END};
-static const struct jt_rule rs_arrays[] = {JT_KEEP("tags[]"), JT_HASH("email[]"),
-                                           JT_KEEP("n[]"), JT_KEEP("g"), JT_END};
-static const struct jt_rule rs_escaped_names[] = {JT_KEEP("email"), JT_KEEP("name"),
-                                                  JT_KEEP("b"), JT_END};
+                                         JT_KEEP("$.a"),
+                                         JT_KEEP("e"),
+                                         JT_KEEP("h[]"),
+                                         JT_KEEP("i.\"\""),
+                                         JT_END};
+static const struct jt_rule rs_arrays[] = {JT_KEEP("tags[]"), JT_HASH("email[]"), JT_KEEP("n[]"),
+                                           JT_KEEP("g"), JT_END};
+static const struct jt_rule rs_escaped_names[] = {JT_KEEP("email"), JT_KEEP("name"), JT_KEEP("b"),
+                                                  JT_END};
 
 static const struct {
     const char *name;
     const struct jt_rule *rules;
     bool reject_unlisted;
 } rulesets[] = {
-    {"$: keep", rs_keep_all, false},     {"fields: {}", rs_none, false},
-    {"basic", rs_basic, false},          {"items[]", rs_items, false},
-    {"root array", rs_root_array, false}, {"wildcards", rs_wild, false},
-    {"quoted names", rs_quoted, false},  {"transforms", rs_transforms, false},
-    {"deep", rs_deep, false},            {"arrays", rs_arrays, false},
-    {"escaped names", rs_escaped_names, false}, {"basic, unlisted: reject", rs_basic, true},
+    {"$: keep", rs_keep_all, false},
+    {"fields: {}", rs_none, false},
+    {"basic", rs_basic, false},
+    {"items[]", rs_items, false},
+    {"root array", rs_root_array, false},
+    {"wildcards", rs_wild, false},
+    {"quoted names", rs_quoted, false},
+    {"transforms", rs_transforms, false},
+    {"deep", rs_deep, false},
+    {"arrays", rs_arrays, false},
+    {"escaped names", rs_escaped_names, false},
+    {"basic, unlisted: reject", rs_basic, true},
     {"wildcard transforms", rs_wild_xform, false},
 };
 #define NRULESETS (sizeof rulesets / sizeof rulesets[0])
 
 static bool same(const struct jt_result *a, const struct jt_result *b)
 {
-    if (a->rc != b->rc)
-        return false;
-    if (a->rc != 0)
-        return a->err_off == b->err_off; /* output before an error is not compared */
+    if (a->rc != b->rc) return false;
+    if (a->rc != 0) return a->err_off == b->err_off; /* output before an error is not compared */
     return strcmp(a->report.p, b->report.p) == 0 && a->out.len == b->out.len &&
            memcmp(a->out.p, b->out.p, a->out.len) == 0;
 }
@@ -133,8 +143,7 @@ static void describe(const char *what, const struct jt_result *r)
 {
     cr_log_error("  %s: rc=%d (%s) off=%llu at_finish=%d\n    output: %s\n    report: %s", what,
                  r->rc, r->rc ? flt_strerror(r->rc) : "ok", (unsigned long long)r->err_off,
-                 r->at_finish, jt_show(r->out.p, r->out.len),
-                 jt_show(r->report.p, r->report.len));
+                 r->at_finish, jt_show(r->out.p, r->out.len), jt_show(r->report.p, r->report.len));
 }
 
 static size_t check_ruleset(size_t k)
@@ -165,8 +174,9 @@ static size_t check_ruleset(size_t k)
             describe("fresh", &fresh);
         }
         jt_result_free(&fresh);
-        if (d >= FIRST_INVALID && (ref.rc >= 0 || (strcmp(flt_errcode(ref.rc), "invalid_body") != 0 &&
-                                                   ref.rc != FLT_E_UNLISTED))) {
+        if (d >= FIRST_INVALID &&
+            (ref.rc >= 0 ||
+             (strcmp(flt_errcode(ref.rc), "invalid_body") != 0 && ref.rc != FLT_E_UNLISTED))) {
             bad++;
             cr_log_error("[%s] doc %zu %s: not refused: rc=%d, output %s", rulesets[k].name, d,
                          jt_show(docs[d].p, docs[d].len), ref.rc, jt_show(ref.out.p, ref.out.len));
@@ -217,7 +227,7 @@ static size_t check_ruleset(size_t k)
     Test(chunking, ruleset_##i)                                                                    \
     {                                                                                              \
         size_t bad = check_ruleset(i);                                                             \
-        cr_assert_eq(bad, 0, "rule set \"%s\": %zu chunking differences", rulesets[i].name, bad); \
+        cr_assert_eq(bad, 0, "rule set \"%s\": %zu chunking differences", rulesets[i].name, bad);  \
     }
 RULESET_TEST(0)
 RULESET_TEST(1)
@@ -244,8 +254,8 @@ Test(chunking, every_ruleset_is_tested)
 struct expect {
     const char *doc;
     const struct jt_rule *rules;
-    const char *out;       /* NULL: refused */
-    const char *removed;   /* paths joined by ',' in report order; NULL: not checked */
+    const char *out;     /* NULL: refused */
+    const char *removed; /* paths joined by ',' in report order; NULL: not checked */
     const char *transformed;
 };
 
@@ -289,8 +299,9 @@ static const struct expect expects[] = {
      "{\"m\":{\"x.y\":1,\"q\\\"r\":3}}", "body.m.x,body.m.q", ""},
     {"{\"p\":\"+44 20 7946 0958\",\"f\":\"h\\u00e9llo\",\"t\":\"\\u00e9t\\u00e9s\",\"y\":"
      "\"2024-02-29T23:59:59.5Z\"}",
-     rx_mask, "{\"p\":\"************0958\",\"f\":\"h\xc3\xa9***\",\"t\":\"\xc3\xa9t\xc3\xa9\",\"y\":"
-              "\"2024\"}",
+     rx_mask,
+     "{\"p\":\"************0958\",\"f\":\"h\xc3\xa9***\",\"t\":\"\xc3\xa9t\xc3\xa9\",\"y\":"
+     "\"2024\"}",
      "", "body.p,body.f,body.t,body.y"},
     {"{\"p\":12345,\"f\":true,\"t\":{\"a\":1},\"y\":\"2024\"}", rx_mask, "{\"p\":\"*2345\"}",
      "body.f,body.t,body.y", "body.p"},
@@ -327,8 +338,7 @@ static void joined(const struct flt_pathlist *l, struct jt_buf *out)
     jt_buf_put(out, "", 0);
     for (uint32_t i = 0; i < l->n; i++) {
         struct flt_str s = flt_pathlist_get(l, i);
-        if (i)
-            jt_buf_putc(out, ',');
+        if (i) jt_buf_putc(out, ',');
         jt_buf_put(out, s.p, s.len);
     }
 }
@@ -349,8 +359,7 @@ Test(semantics, expected_outputs_and_reports)
         jt_buf_put(&out, "", 0);
         flt_json_reset(f, &cfg, jt_buf_sink, &out, rep);
         int rc = flt_json_feed(f, e->doc, strlen(e->doc));
-        if (rc == 0)
-            rc = flt_json_finish(f);
+        if (rc == 0) rc = flt_json_finish(f);
         joined(&rep->removed, &rem);
         joined(&rep->transformed, &tr);
         bool ok;

@@ -65,8 +65,10 @@ static const struct name names[] = {
     {"*", {"*", "\\u002a", "*"}, "\"*\"", "\"*\""},
     {"/", {"/", "\\/", "\\u002F"}, "/", "/"},
     {"$", {"$", "\\u0024", "$"}, "\"$\"", "\"$\""},
-    {"\xf0\x9f\x98\x80", {"\xf0\x9f\x98\x80", "\\ud83d\\ude00", "\\uD83D\\uDE00"},
-     "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+    {"\xf0\x9f\x98\x80",
+     {"\xf0\x9f\x98\x80", "\\ud83d\\ude00", "\\uD83D\\uDE00"},
+     "\xf0\x9f\x98\x80",
+     "\xf0\x9f\x98\x80"},
 };
 #define NNAMES (sizeof names / sizeof names[0])
 
@@ -88,9 +90,9 @@ struct sval {
 
 struct node {
     enum kind kind;
-    const char *raw;         /* scalar text (static) */
-    const struct sval *str;  /* strings: the value; NULL otherwise */
-    bool num;                /* a number */
+    const char *raw;        /* scalar text (static) */
+    const struct sval *str; /* strings: the value; NULL otherwise */
+    bool num;               /* a number */
     unsigned n;
     unsigned name[5];
     const char *rawkey[5];
@@ -98,11 +100,28 @@ struct node {
 };
 
 static const char *const numbers[] = {
-    "0",    "-0",    "1",      "-12",     "3.25",       "1e5",  "1E+5",   "-1.5e-3",
-    "0.0",  "2E-0",  "-0.0e0", "100",     "7.000001",   "1e22", "-9223372036854775809",
-    "123456789012345678901234567890", "0.5e+10",
+    "0",
+    "-0",
+    "1",
+    "-12",
+    "3.25",
+    "1e5",
+    "1E+5",
+    "-1.5e-3",
+    "0.0",
+    "2E-0",
+    "-0.0e0",
+    "100",
+    "7.000001",
+    "1e22",
+    "-9223372036854775809",
+    "123456789012345678901234567890",
+    "0.5e+10",
 };
-#define SV(raw, plain) {raw, plain, sizeof(plain) - 1}
+#define SV(raw, plain)                                                                             \
+    {                                                                                              \
+        raw, plain, sizeof(plain) - 1                                                              \
+    }
 static const struct sval strings[] = {
     SV("\"\"", ""),
     SV("\"abc\"", "abc"),
@@ -111,7 +130,8 @@ static const struct sval strings[] = {
     SV("\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80"),
     SV("\"\\\"q\\\\\"", "\"q\\"),
     SV("\"\\/\\b\\f\\r\\t\"", "/\b\f\r\t"),
-    SV("\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"", "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80"),
+    SV("\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"",
+       "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80"),
     SV("\"ann@example.com\"", "ann@example.com"),
     SV("\"\\u0000x\"", "\0x"),
     SV("\"[]*.$\"", "[]*.$"),
@@ -151,8 +171,7 @@ static struct node *gen(unsigned depth, bool allow_dup)
     }
     x->kind = r < 7 ? K_OBJECT : K_ARRAY;
     x->n = rn(5) + (rn(4) == 0 ? 0 : 1);
-    if (x->n > 5)
-        x->n = 5;
+    if (x->n > 5) x->n = 5;
     for (unsigned i = 0; i < x->n; i++) {
         if (x->kind == K_OBJECT) {
             unsigned id;
@@ -161,8 +180,7 @@ static struct node *gen(unsigned depth, bool allow_dup)
                 bool dup = false;
                 for (unsigned j = 0; j < i; j++)
                     dup |= x->name[j] == id;
-                if (!dup || allow_dup || tries > 50)
-                    break;
+                if (!dup || allow_dup || tries > 50) break;
             }
             x->name[i] = id;
             x->rawkey[i] = names[id].raw[rn(3)];
@@ -240,8 +258,7 @@ static void rule_text(struct ruleset *rs, unsigned k)
         return;
     }
     bool dollar = rn(5) == 0;
-    if (dollar)
-        w += (size_t)snprintf(t + w, 128 - w, "$");
+    if (dollar) w += (size_t)snprintf(t + w, 128 - w, "$");
     for (unsigned i = 0; i < rs->len[k]; i++) {
         int s = rs->seg[k][i];
         bool dot = (i > 0 || dollar) && s != SEG_ARR;
@@ -255,13 +272,23 @@ static void rule_text(struct ruleset *rs, unsigned k)
 static struct flt_action gen_action(bool transforms)
 {
     struct flt_action a = {.kind = FLT_ACT_KEEP};
-    if (!transforms || rn(10) < 5)
-        return a;
+    if (!transforms || rn(10) < 5) return a;
     switch (rn(5)) {
     case 0: a.kind = FLT_ACT_HASH; break;
-    case 1: a.kind = FLT_ACT_MASK; a.n = rn(6); a.mask_keep_last = true; break;
-    case 2: a.kind = FLT_ACT_MASK; a.n = rn(6); a.mask_keep_last = false; break;
-    case 3: a.kind = FLT_ACT_TRUNCATE; a.n = rn(7); break;
+    case 1:
+        a.kind = FLT_ACT_MASK;
+        a.n = rn(6);
+        a.mask_keep_last = true;
+        break;
+    case 2:
+        a.kind = FLT_ACT_MASK;
+        a.n = rn(6);
+        a.mask_keep_last = false;
+        break;
+    case 3:
+        a.kind = FLT_ACT_TRUNCATE;
+        a.n = rn(7);
+        break;
     default: a.kind = FLT_ACT_YEAR; break;
     }
     return a;
@@ -271,8 +298,7 @@ static struct flt_action gen_action(bool transforms)
 static unsigned path_in(const struct node *x, int *seg, bool to_leaf)
 {
     unsigned len = 0;
-    while (len < MAXSEG && x->kind != K_SCALAR && x->n > 0 &&
-           (len == 0 || to_leaf || rn(3) != 0)) {
+    while (len < MAXSEG && x->kind != K_SCALAR && x->n > 0 && (len == 0 || to_leaf || rn(3) != 0)) {
         unsigned i = rn(x->n);
         if (x->kind == K_ARRAY)
             seg[len++] = SEG_ARR;
@@ -361,8 +387,7 @@ struct pathset {
 static void pathset_add(struct pathset *s, const char *p)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->v[i], p) == 0)
-            return;
+        if (strcmp(s->v[i], p) == 0) return;
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 16;
         s->v = realloc(s->v, s->cap * sizeof *s->v);
@@ -394,11 +419,9 @@ static const struct flt_action *complete(const struct ruleset *rs, const struct 
         const struct flt_action *b = &rs->act[s[i].rule];
         if (a && (a->kind != b->kind || a->n != b->n || a->mask_keep_last != b->mask_keep_last))
             *ambiguous = true;
-        if (!a || b->kind == FLT_ACT_KEEP)
-            a = b;
+        if (!a || b->kind == FLT_ACT_KEEP) a = b;
     }
-    if (a && a->kind != FLT_ACT_KEEP && below)
-        *ambiguous = true;
+    if (a && a->kind != FLT_ACT_KEEP && below) *ambiguous = true;
     return a;
 }
 
@@ -406,11 +429,9 @@ static const struct flt_action *complete(const struct ruleset *rs, const struct 
 static bool continues(const struct ruleset *rs, const struct suffix *s, unsigned n, enum kind kind)
 {
     for (unsigned i = 0; i < n; i++) {
-        if (s[i].pos == rs->len[s[i].rule])
-            continue;
+        if (s[i].pos == rs->len[s[i].rule]) continue;
         int seg = rs->seg[s[i].rule][s[i].pos];
-        if (kind == K_ARRAY ? seg == SEG_ARR : seg != SEG_ARR)
-            return true;
+        if (kind == K_ARRAY ? seg == SEG_ARR : seg != SEG_ARR) return true;
     }
     return false;
 }
@@ -426,8 +447,7 @@ static size_t utf8_next(const char *p, size_t len, size_t i)
 static bool digits(const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (p[i] < '0' || p[i] > '9')
-            return false;
+        if (p[i] < '0' || p[i] > '9') return false;
     return true;
 }
 
@@ -437,26 +457,22 @@ static bool year_ok(const char *p, size_t n)
     if (n < 10 || !digits(p, 4) || p[4] != '-' || !digits(p + 5, 2) || p[7] != '-' ||
         !digits(p + 8, 2))
         return false;
-    if (n == 10)
-        return true;
+    if (n == 10) return true;
     size_t i = 10;
     if (p[i++] != 'T' || n < i + 5 || !digits(p + i, 2) || p[i + 2] != ':' || !digits(p + i + 3, 2))
         return false;
     i += 5;
     if (i < n && p[i] == ':') {
-        if (n < i + 3 || !digits(p + i + 1, 2))
-            return false;
+        if (n < i + 3 || !digits(p + i + 1, 2)) return false;
         i += 3;
         if (i < n && p[i] == '.') {
             size_t j = ++i;
             while (i < n && p[i] >= '0' && p[i] <= '9')
                 i++;
-            if (i == j)
-                return false;
+            if (i == j) return false;
         }
     }
-    if (i < n && p[i] == 'Z')
-        return i + 1 == n;
+    if (i < n && p[i] == 'Z') return i + 1 == n;
     if (i < n && (p[i] == '+' || p[i] == '-'))
         return n == i + 6 && digits(p + i + 1, 2) && p[i + 3] == ':' && digits(p + i + 4, 2);
     return false;
@@ -552,8 +568,7 @@ struct refout {
 
 static void unlisted(struct refout *ro, const char *path)
 {
-    if (!ro->first_unlisted[0])
-        snprintf(ro->first_unlisted, sizeof ro->first_unlisted, "%s", path);
+    if (!ro->first_unlisted[0]) snprintf(ro->first_unlisted, sizeof ro->first_unlisted, "%s", path);
 }
 
 static void ref_container(const struct ruleset *rs, const struct node *x, const struct suffix *s,
@@ -566,13 +581,11 @@ static void ref_container(const struct ruleset *rs, const struct node *x, const 
         struct suffix s2[MAXRULES];
         unsigned n2 = 0;
         for (unsigned k = 0; k < ns; k++) {
-            if (s[k].pos == rs->len[s[k].rule])
-                continue;
+            if (s[k].pos == rs->len[s[k].rule]) continue;
             int seg = rs->seg[s[k].rule][s[k].pos];
-            bool hit = x->kind == K_ARRAY ? seg == SEG_ARR
-                                          : (seg == SEG_STAR || seg == (int)x->name[i]);
-            if (hit)
-                s2[n2++] = (struct suffix){s[k].rule, s[k].pos + 1};
+            bool hit =
+                x->kind == K_ARRAY ? seg == SEG_ARR : (seg == SEG_STAR || seg == (int)x->name[i]);
+            if (hit) s2[n2++] = (struct suffix){s[k].rule, s[k].pos + 1};
         }
         size_t l2 = plen;
         if (x->kind == K_ARRAY)
@@ -586,15 +599,13 @@ static void ref_container(const struct ruleset *rs, const struct node *x, const 
         struct jt_buf tv = {0};
         bool transformed = act && !keep_whole && ref_transform(act, v, &tv);
         if (!keep_whole && !ancestor && !transformed) {
-            if (!act)
-                unlisted(ro, path);
+            if (!act) unlisted(ro, path);
             pathset_add(&ro->removed, path);
             path[plen] = '\0';
             jt_buf_free(&tv);
             continue;
         }
-        if (!first)
-            jt_buf_putc(out, ',');
+        if (!first) jt_buf_putc(out, ',');
         first = false;
         if (x->kind == K_OBJECT) {
             jt_buf_putc(out, '"');
@@ -645,8 +656,7 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 static bool sets_match(const struct pathset *ref, const struct flt_pathlist *got)
 {
     if (ref->n <= FLT_REPORT_MAX) {
-        if (got->n != ref->n || got->more != 0)
-            return false;
+        if (got->n != ref->n || got->more != 0) return false;
     } else if (got->n != FLT_REPORT_MAX || got->n + got->more != ref->n) {
         return false;
     }
@@ -655,8 +665,7 @@ static bool sets_match(const struct pathset *ref, const struct flt_pathlist *got
         bool found = false;
         for (size_t j = 0; j < ref->n && !found; j++)
             found = strlen(ref->v[j]) == p.len && memcmp(ref->v[j], p.p, p.len) == 0;
-        if (!found)
-            return false;
+        if (!found) return false;
     }
     return true;
 }
@@ -718,8 +727,7 @@ static void differential(enum dmode mode, bool transforms)
         struct ruleset rs;
         gen_rules(&rs, transforms, root);
         struct flt_rules *r = build(&rs, &log);
-        if (log.len && refused.len < 4000)
-            jt_buf_put(&refused, log.p, log.len);
+        if (log.len && refused.len < 4000) jt_buf_put(&refused, log.p, log.len);
         if (!r) {
             skipped++;
             goto next;
@@ -735,7 +743,8 @@ static void differential(enum dmode mode, bool transforms)
         if (ro.ambiguous) {
             if (ambiguous++ < 3)
                 cr_log_warn("seed %llu: the library compiled rules the reference finds "
-                            "ambiguous: %s", (unsigned long long)seed, rules_txt.p);
+                            "ambiguous: %s",
+                            (unsigned long long)seed, rules_txt.p);
             goto done;
         }
 
@@ -747,13 +756,11 @@ static void differential(enum dmode mode, bool transforms)
         int rc = 0;
         for (size_t pos = 0; pos < doc.len && rc == 0;) {
             size_t n = 1 + rn(16);
-            if (n > doc.len - pos)
-                n = doc.len - pos;
+            if (n > doc.len - pos) n = doc.len - pos;
             rc = flt_json_feed(f, doc.p + pos, n);
             pos += n;
         }
-        if (rc == 0)
-            rc = flt_json_finish(f);
+        if (rc == 0) rc = flt_json_finish(f);
         const struct jt_buf *want = &ro.out;
         if (want->len > 4 && want->len < doc.len)
             st_partial++; /* something kept, something removed */
@@ -789,9 +796,10 @@ static void differential(enum dmode mode, bool transforms)
         } else if (check_reports && (!sets_match(&ro.removed, &rep->removed) ||
                                      !sets_match(&ro.transformed, &rep->transformed))) {
             rep_fail++;
-            cr_log_error("seed %llu: reported paths differ\n  rules : %s\n  doc   : %s\n  out   : %s",
-                         (unsigned long long)seed, rules_txt.p, jt_show(doc.p, doc.len),
-                         jt_show(out.p, out.len));
+            cr_log_error(
+                "seed %llu: reported paths differ\n  rules : %s\n  doc   : %s\n  out   : %s",
+                (unsigned long long)seed, rules_txt.p, jt_show(doc.p, doc.len),
+                jt_show(out.p, out.len));
             show_paths("  removed", &ro.removed, &rep->removed);
             show_paths("  transformed", &ro.transformed, &rep->transformed);
         }
@@ -894,15 +902,12 @@ static void mutate(struct jt_buf *d)
             memmove(d->p + at + 1, d->p + at, d->len - at - 1);
             d->p[at] = c;
             break;
-        case 2: /* replace */
-            d->p[at] = c;
-            break;
-        case 3: /* truncate */
-            d->len = at;
-            break;
+        case 2: /* replace */ d->p[at] = c; break;
+        case 3: /* truncate */ d->len = at; break;
         default: { /* insert a NUL or an escape */
-            static const char *ins[] = {"\\u", "\\ud800", "\\udc00", "\\x", "\x00", "\\u00e", "1e",
-                                        "-", "\xc0\xaf", "\xf8\x88\x80\x80\x80"};
+            static const char *ins[] = {
+                "\\u",    "\\ud800", "\\udc00", "\\x",      "\x00",
+                "\\u00e", "1e",      "-",       "\xc0\xaf", "\xf8\x88\x80\x80\x80"};
             const char *s = ins[rn(sizeof ins / sizeof ins[0])];
             size_t n = s[0] ? strlen(s) : 1;
             for (size_t i = 0; i < n; i++)
@@ -980,8 +985,7 @@ Test(validity, mutated_documents_match_jansson, .timeout = 60)
         }
         jt_result_free(&res);
         jt_buf_free(&want);
-        if (rr)
-            flt_rules_unref(rr);
+        if (rr) flt_rules_unref(rr);
         jt_buf_free(&doc);
         jt_buf_free(&log);
         tree_free(root);

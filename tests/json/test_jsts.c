@@ -39,8 +39,7 @@ static struct names list(const char *prefix)
     struct dirent *e;
     size_t cap = 0;
     while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
-            continue;
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0) continue;
         if (ns.n == cap) {
             cap = cap ? cap * 2 : 64;
             ns.v = realloc(ns.v, cap * sizeof *ns.v);
@@ -105,8 +104,7 @@ static struct flt_json_config cfg_of(const struct flt_rules *r)
 static char root_kind(const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\n' && p[i] != '\r')
-            return p[i];
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\n' && p[i] != '\r') return p[i];
     return 0;
 }
 
@@ -126,20 +124,20 @@ Test(jsontestsuite, y_files_kept_byte_exact)
         for (int ch = 0; ch < 2; ch++) {
             struct jt_result res;
             jt_run(f, &cfg, in.p, in.len, ch ? JT_BYTES : JT_WHOLE, 0, &res);
-            bool ok = res.rc == 0 && res.out.len == want.len &&
-                      memcmp(res.out.p, want.p, want.len) == 0;
+            bool ok =
+                res.rc == 0 && res.out.len == want.len && memcmp(res.out.p, want.p, want.len) == 0;
             if (!ok) {
                 failures++;
-                cr_log_error("%s (%s): rc=%d (%s) off=%llu\n  input : %s\n  output: %s\n  want  : %s",
-                             ns.v[i], ch ? "1-byte" : "whole", res.rc,
-                             res.rc ? flt_strerror(res.rc) : "", (unsigned long long)res.err_off,
-                             jt_show(in.p, in.len), jt_show(res.out.p, res.out.len),
-                             jt_show(want.p, want.len));
+                cr_log_error(
+                    "%s (%s): rc=%d (%s) off=%llu\n  input : %s\n  output: %s\n  want  : %s",
+                    ns.v[i], ch ? "1-byte" : "whole", res.rc, res.rc ? flt_strerror(res.rc) : "",
+                    (unsigned long long)res.err_off, jt_show(in.p, in.len),
+                    jt_show(res.out.p, res.out.len), jt_show(want.p, want.len));
             } else if (ch == 0) {
                 json_error_t je;
                 json_t *a = json_loadb(in.p, in.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
-                json_t *b = json_loadb(res.out.p, res.out.len, JSON_DECODE_ANY | JSON_ALLOW_NUL,
-                                       &je);
+                json_t *b =
+                    json_loadb(res.out.p, res.out.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
                 if (!a) {
                     jansson_skipped++; /* jansson's own limits (NUL in keys...) */
                 } else if (!b || !json_equal(a, b)) {
@@ -181,8 +179,7 @@ Test(jsontestsuite, y_files_with_no_rules_become_empty)
         if (res.rc != 0 || strcmp(res.out.p, want) != 0) {
             failures++;
             cr_log_error("%s with no rules: rc=%d (%s), output %s, want %s", ns.v[i], res.rc,
-                         res.rc ? flt_strerror(res.rc) : "", jt_show(res.out.p, res.out.len),
-                         want);
+                         res.rc ? flt_strerror(res.rc) : "", jt_show(res.out.p, res.out.len), want);
         }
         jt_result_free(&res);
         jt_buf_free(&in);
@@ -259,11 +256,9 @@ Test(jsontestsuite, n_files_refused_ancestor_rules)
  */
 static int i_policy(const char *name)
 {
-    if (strncmp(name, "i_number_", 9) == 0)
-        return 1; /* accepted */
-    if (strcmp(name, "i_structure_UTF-8_BOM_empty_object.json") == 0)
-        return 0; /* either */
-    return -1;    /* refused */
+    if (strncmp(name, "i_number_", 9) == 0) return 1;                           /* accepted */
+    if (strcmp(name, "i_structure_UTF-8_BOM_empty_object.json") == 0) return 0; /* either */
+    return -1;                                                                  /* refused */
 }
 
 Test(jsontestsuite, i_files_recorded)
@@ -368,8 +363,7 @@ Test(jsontestsuite, test_transform_files)
     size_t n = 0, failures = 0;
     fprintf(stderr, "JSONTestSuite test_transform verdicts ($: keep):\n");
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
+        if (e->d_name[0] == '.') continue;
         char path[8192];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         struct jt_buf in = {0}, want = {0};

@@ -226,7 +226,7 @@ Test(limits, names_longer_than_FLT_NAME_MAX_match_no_rule)
 
 Test(limits, megabyte_values_in_chunks)
 {
-    static const struct jt_rule rs[] = {JT_KEEP("k"), JT_HASH("h"), JT_MASKL("m", 4),
+    static const struct jt_rule rs[] = {JT_KEEP("k"),     JT_HASH("h"),     JT_MASKL("m", 4),
                                         JT_TRUNC("t", 5), JT_MASKF("f", 2), JT_END};
     struct flt_rules *r = mk(rs);
     const size_t mb = 1u << 20;
@@ -262,7 +262,9 @@ Test(limits, megabyte_values_in_chunks)
     jt_buf_puts(&want, "\",\"m\":\"");
     for (size_t i = 0; i < cps - 4; i++)
         jt_buf_putc(&want, '*');
-    jt_buf_puts(&want, "\xc3\xa9" "ab\xc3\xa9\",\"t\":\"ab\xc3\xa9" "ab\",\"f\":\"ab");
+    jt_buf_puts(&want, "\xc3\xa9"
+                       "ab\xc3\xa9\",\"t\":\"ab\xc3\xa9"
+                       "ab\",\"f\":\"ab");
     for (size_t i = 0; i < cps - 2; i++)
         jt_buf_putc(&want, '*');
     jt_buf_puts(&want, "\"}");
@@ -271,8 +273,7 @@ Test(limits, megabyte_values_in_chunks)
     for (size_t s = 0; s < 2; s++) {
         struct jt_result res;
         run_str(r, doc.p, JT_STRIDE, strides[s], &res);
-        cr_expect_eq(res.rc, 0, "stride %zu: rc=%d (%s)", strides[s], res.rc,
-                     flt_strerror(res.rc));
+        cr_expect_eq(res.rc, 0, "stride %zu: rc=%d (%s)", strides[s], res.rc, flt_strerror(res.rc));
         cr_expect_eq(res.out.len, want.len, "stride %zu: %zu output bytes, want %zu", strides[s],
                      res.out.len, want.len);
         if (res.out.len == want.len && memcmp(res.out.p, want.p, want.len) != 0) {
@@ -297,8 +298,7 @@ static int failing_sink(void *ud, const char *p, size_t n)
 {
     (void)p;
     size_t *budget = ud;
-    if (n > *budget)
-        return -1;
+    if (n > *budget) return -1;
     *budget -= n;
     return 0;
 }
@@ -312,8 +312,7 @@ Test(api, errors_are_sticky_and_reset_recovers)
     struct jt_buf out = {0};
     flt_json_reset(f, &cfg, jt_buf_sink, &out, NULL);
     int rc = flt_json_feed(f, "[1,]", 4);
-    if (rc == 0)
-        rc = flt_json_finish(f);
+    if (rc == 0) rc = flt_json_finish(f);
     cr_assert_eq(rc, FLT_E_SYNTAX, "rc=%d", rc);
     cr_expect_eq(flt_json_feed(f, "1", 1), FLT_E_SYNTAX, "feed after an error");
     cr_expect_eq(flt_json_feed(f, "", 0), FLT_E_SYNTAX, "empty feed after an error");
@@ -350,8 +349,7 @@ Test(api, sink_error_stops_the_filter)
         int rc = 0;
         for (size_t i = 0; doc[i] && rc == 0; i++)
             rc = flt_json_feed(f, doc + i, 1);
-        if (rc == 0)
-            rc = flt_json_finish(f);
+        if (rc == 0) rc = flt_json_finish(f);
         cr_expect_eq(rc, FLT_E_SINK, "budget %zu: rc=%d", budget0, rc);
         cr_expect_eq(flt_json_finish(f), FLT_E_SINK, "budget %zu: sticky", budget0);
     }
