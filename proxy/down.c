@@ -311,7 +311,8 @@ void px__h2s_respond(struct px_h2s *h, bool end)
     nv[n].valuelen = 26;
     nv[n].flags = NGHTTP2_NV_FLAG_NONE;
     n++;
-    h->status = atoi(h->rstatus);
+    /* rstatus is three digits (nghttp2 validates :status; h1up formats it) */
+    h->status = (h->rstatus[0] - '0') * 100 + (h->rstatus[1] - '0') * 10 + (h->rstatus[2] - '0');
     h->responded = true;
     px__pipe_clear(h->w, &h->replay); /* answered: no retry any more */
     h->replay_ok = false;

@@ -261,7 +261,7 @@ void e2e_start_partner(struct e2e *e, const char *mode, const char *const *extra
     e->up_pid = e2e_spawn(argv, NULL, e2e_path(e, "upstream.err"));
     cr_assert(e2e_wait_file(pf, 10000), "demo partner did not start");
     char *p = e2e_read(pf, NULL);
-    e->up_port = atoi(p);
+    e->up_port = (int)strtol(p, NULL, 10);
     free(p);
     cr_assert(e->up_port > 0);
 }
@@ -408,7 +408,7 @@ void e2e_curl(struct e2e *e, const char *method, const char *path, const char *c
     argv[n] = NULL;
     char *out = NULL;
     r->curl_rc = e2e_run(argv, NULL, &out, NULL);
-    r->status = out ? atoi(out) : 0;
+    r->status = out ? (int)strtol(out, NULL, 10) : 0;
     free(out);
     r->body = e2e_read(bfile, &r->len);
     if (!r->body) {

@@ -535,7 +535,7 @@ static void refused1(const char *method, const char *path, const char *const *h,
     cr_assert_eq(curl1("%{http_code}", h, ex, &out), 0);
     struct e2e_resp r;
     memset(&r, 0, sizeof(r));
-    r.status = atoi(out);
+    r.status = (int)strtol(out, NULL, 10);
     free(out);
     r.body = e2e_read(e2e_path(&E, "curl.body"), &r.len);
     r.headers = e2e_read(e2e_path(&E, "curl.headers"), NULL);
