@@ -66,19 +66,53 @@ static void ab_str(struct abuf *b, const char *s)
 
 /* ------------------------------------------------------------- endpoints */
 
+/* Prometheus label value (text format 0.0.4): \\, \" and \n escaped. */
+static void ab_label(struct abuf *b, const char *s)
+{
+    ab_add(b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            ab_add(b, "\\", 1);
+        else if (*s == '\n') {
+            ab_add(b, "\\n", 2);
+            continue;
+        }
+        ab_add(b, s, 1);
+    }
+    ab_add(b, "\"", 1);
+}
+
+/* A scrape's snapshot of one provider, summed over the workers. */
+struct met_sum {
+    char name[64];
+    struct {
+        char outcome[12];
+        char code[32];
+        uint64_t n;
+    } req[PX_MET_CODES];
+    size_t nreq;
+    uint64_t removed, transformed;
+    uint64_t bucket[PX_MET_BUCKETS + 1]; /* per bucket, as the workers count */
+    uint64_t sum_ns;
+    uint64_t up_err[PX_UPE_N];
+};
+
+#define RLX(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
 static void metrics_text(struct abuf *b)
 {
     struct px_gw *g = AD.g;
-    /* merge the workers' tables */
-    static struct px_met_provider all[PX_MET_PROVIDERS];
+    /* sum the workers' blocks: relaxed loads, no lock (each block has a
+     * single writer; rows are published with a release store) */
+    static struct met_sum all[PX_MET_PROVIDERS];
     size_t n = 0;
     uint64_t active = 0;
     for (unsigned w = 0; w < g->nworkers; w++) {
-        struct px_worker *wk = &g->workers[w];
-        active += atomic_load(&wk->active_streams);
-        pthread_mutex_lock(&wk->met.mu);
-        for (size_t i = 0; i < wk->met.np; i++) {
-            const struct px_met_provider *src = &wk->met.p[i];
+        const struct px_metrics *m = &g->workers[w].met;
+        active += RLX(m->active_streams);
+        size_t np = atomic_load_explicit(&m->np, memory_order_acquire);
+        for (size_t i = 0; i < np; i++) {
+            const struct px_met_provider *src = &m->p[i];
             size_t k;
             for (k = 0; k < n; k++)
                 if (strcmp(all[k].name, src->name) == 0) break;
@@ -88,8 +122,9 @@ static void metrics_text(struct abuf *b)
                 memcpy(all[n].name, src->name, sizeof(all[n].name));
                 n++;
             }
-            struct px_met_provider *d = &all[k];
-            for (size_t r = 0; r < src->nreq; r++) {
+            struct met_sum *d = &all[k];
+            size_t nreq = atomic_load_explicit(&src->nreq, memory_order_acquire);
+            for (size_t r = 0; r < nreq; r++) {
                 size_t q;
                 for (q = 0; q < d->nreq; q++)
                     if (strcmp(d->req[q].outcome, src->req[r].outcome) == 0 &&
@@ -97,66 +132,69 @@ static void metrics_text(struct abuf *b)
                         break;
                 if (q == d->nreq) {
                     if (d->nreq == PX_MET_CODES) continue;
-                    d->req[q] = src->req[r];
+                    memcpy(d->req[q].outcome, src->req[r].outcome, sizeof(d->req[q].outcome));
+                    memcpy(d->req[q].code, src->req[r].code, sizeof(d->req[q].code));
                     d->req[q].n = 0;
                     d->nreq++;
                 }
-                d->req[q].n += src->req[r].n;
+                d->req[q].n += RLX(src->req[r].n);
             }
-            d->removed += src->removed;
-            d->transformed += src->transformed;
-            for (size_t k2 = 0; k2 < PX_MET_BUCKETS; k2++)
-                d->bucket[k2] += src->bucket[k2];
-            d->count += src->count;
-            d->sum += src->sum;
+            d->removed += RLX(src->removed);
+            d->transformed += RLX(src->transformed);
+            for (size_t k2 = 0; k2 <= PX_MET_BUCKETS; k2++)
+                d->bucket[k2] += RLX(src->bucket[k2]);
+            d->sum_ns += RLX(src->sum_ns);
             for (size_t e = 0; e < PX_UPE_N; e++)
-                d->up_err[e] += src->up_err[e];
+                d->up_err[e] += RLX(src->up_err[e]);
         }
-        pthread_mutex_unlock(&wk->met.mu);
     }
     ab_printf(b, "# HELP privgate_requests_total Requests by provider, outcome and error code.\n"
                  "# TYPE privgate_requests_total counter\n");
     for (size_t i = 0; i < n; i++)
         for (size_t r = 0; r < all[i].nreq; r++) {
             ab_printf(b, "privgate_requests_total{provider=");
-            ab_str(b, all[i].name);
-            ab_printf(b, ",outcome=\"%s\",code=", all[i].req[r].outcome);
-            ab_str(b, all[i].req[r].code);
+            ab_label(b, all[i].name);
+            ab_printf(b, ",outcome=");
+            ab_label(b, all[i].req[r].outcome);
+            ab_printf(b, ",code=");
+            ab_label(b, all[i].req[r].code);
             ab_printf(b, "} %llu\n", (unsigned long long)all[i].req[r].n);
         }
     ab_printf(b, "# HELP privgate_fields_removed_total Fields, parameters and headers removed.\n"
                  "# TYPE privgate_fields_removed_total counter\n");
     for (size_t i = 0; i < n; i++) {
         ab_printf(b, "privgate_fields_removed_total{provider=");
-        ab_str(b, all[i].name);
+        ab_label(b, all[i].name);
         ab_printf(b, "} %llu\n", (unsigned long long)all[i].removed);
     }
     ab_printf(b, "# HELP privgate_fields_transformed_total Values hashed, masked, truncated.\n"
                  "# TYPE privgate_fields_transformed_total counter\n");
     for (size_t i = 0; i < n; i++) {
         ab_printf(b, "privgate_fields_transformed_total{provider=");
-        ab_str(b, all[i].name);
+        ab_label(b, all[i].name);
         ab_printf(b, "} %llu\n", (unsigned long long)all[i].transformed);
     }
     ab_printf(b,
               "# HELP privgate_request_duration_seconds Time from request head to stream close.\n"
               "# TYPE privgate_request_duration_seconds histogram\n");
     for (size_t i = 0; i < n; i++) {
+        uint64_t cum = 0;
         for (size_t k = 0; k < PX_MET_BUCKETS; k++) {
+            cum += all[i].bucket[k];
             ab_printf(b, "privgate_request_duration_seconds_bucket{provider=");
-            ab_str(b, all[i].name);
-            ab_printf(b, ",le=\"%g\"} %llu\n", px__met_bounds[k],
-                      (unsigned long long)all[i].bucket[k]);
+            ab_label(b, all[i].name);
+            ab_printf(b, ",le=\"%g\"} %llu\n", px__met_bounds[k], (unsigned long long)cum);
         }
+        cum += all[i].bucket[PX_MET_BUCKETS];
         ab_printf(b, "privgate_request_duration_seconds_bucket{provider=");
-        ab_str(b, all[i].name);
-        ab_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)all[i].count);
+        ab_label(b, all[i].name);
+        ab_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
         ab_printf(b, "privgate_request_duration_seconds_sum{provider=");
-        ab_str(b, all[i].name);
-        ab_printf(b, "} %.6f\n", all[i].sum);
+        ab_label(b, all[i].name);
+        ab_printf(b, "} %.9f\n", (double)all[i].sum_ns / 1e9);
         ab_printf(b, "privgate_request_duration_seconds_count{provider=");
-        ab_str(b, all[i].name);
-        ab_printf(b, "} %llu\n", (unsigned long long)all[i].count);
+        ab_label(b, all[i].name);
+        ab_printf(b, "} %llu\n", (unsigned long long)cum);
     }
     static const char *const kinds[PX_UPE_N] = {"unavailable", "tls", "protocol", "timeout"};
     ab_printf(b, "# HELP privgate_upstream_errors_total Upstream failures by kind.\n"
@@ -165,7 +203,7 @@ static void metrics_text(struct abuf *b)
         for (size_t e = 0; e < PX_UPE_N; e++) {
             if (!all[i].up_err[e]) continue;
             ab_printf(b, "privgate_upstream_errors_total{provider=");
-            ab_str(b, all[i].name);
+            ab_label(b, all[i].name);
             ab_printf(b, ",kind=\"%s\"} %llu\n", kinds[e], (unsigned long long)all[i].up_err[e]);
         }
     ab_printf(b,

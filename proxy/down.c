@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/x509v3.h>
+
 static bool streq(const char *p, size_t n, const char *lit)
 {
     size_t l = strlen(lit);
@@ -402,7 +404,7 @@ void px__h2s_head_done(struct px_h2s *h)
     req.path = rest;
     req.headers = h->hdr;
     req.nheaders = h->nhdr;
-    if (h->dc && h->dc->caller[0]) {
+    if (h->dc && (h->dc->mtls || h->dc->caller[0])) {
         req.caller.p = h->dc->caller;
         req.caller.len = strlen(h->dc->caller);
     } else {
@@ -767,15 +769,42 @@ static void h2_start(struct px_down *dc)
     px__sess_dirty(&dc->base);
 }
 
+/* The caller named by a verified client certificate: its subject CN, or
+ * without one its first DNS subjectAltName (SPEC 3). On a listener with
+ * client_ca, only the certificate names the caller: dc->mtls makes the
+ * decision ignore the caller header, even when no usable name was found. */
 static void peer_cn(struct px_down *dc)
 {
     SSL *ssl = dc->base.conn.ssl;
+    dc->caller[0] = '\0';
     if (!ssl) return;
+    dc->mtls = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0;
     X509 *x = SSL_get0_peer_certificate(ssl);
     if (!x || SSL_get_verify_result(ssl) != X509_V_OK) return;
+    const ASN1_STRING *name = NULL;
     X509_NAME *nm = X509_get_subject_name(x);
-    int n = X509_NAME_get_text_by_NID(nm, NID_commonName, dc->caller, (int)sizeof(dc->caller));
-    if (n <= 0) dc->caller[0] = '\0';
+    int at = X509_NAME_get_index_by_NID(nm, NID_commonName, -1);
+    if (at >= 0) name = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(nm, at));
+    GENERAL_NAMES *sans = NULL;
+    if (!name) {
+        sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+        for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+            const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+            if (gn->type == GEN_DNS) {
+                name = gn->d.dNSName;
+                break;
+            }
+        }
+    }
+    unsigned char *u = NULL;
+    int len = name ? ASN1_STRING_to_UTF8(&u, name) : -1;
+    /* a name that does not fit or holds a NUL names nobody */
+    if (len > 0 && (size_t)len < sizeof(dc->caller) && !memchr(u, 0, (size_t)len)) {
+        memcpy(dc->caller, u, (size_t)len);
+        dc->caller[len] = '\0';
+    }
+    OPENSSL_free(u);
+    GENERAL_NAMES_free(sans);
 }
 
 static void dc_on_ready(struct px_conn *c, const char *err)

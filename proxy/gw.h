@@ -86,7 +86,8 @@ struct px_down {
     uint64_t last_active;        /* uv_now of the last read */
     int handles;                 /* tcp + idle; freed at 0 */
     bool goaway;
-    char caller[256]; /* mTLS subject CN, "" when none */
+    char caller[256]; /* mTLS subject CN or first DNS SAN, "" when none */
+    bool mtls;        /* client_ca listener: the caller header is ignored */
     /* ---- downstream protocol (HTTP/1.1 downstream: h1down.c) ---- */
     const struct px_down_proto *proto; /* NULL until known (ALPN or the first bytes) */
     struct px_h1 *h1;                  /* HTTP/1.1 state; NULL for h2 */
@@ -183,11 +184,15 @@ struct px_h2s {
 
 /* --------------------------------------------------------------- metrics */
 
-/* Per-worker counters of SPEC 8, written on the worker's thread under an
- * uncontended mutex and read by the admin endpoint on the main thread. */
+/* Per-worker counters of SPEC 8. Each worker owns one cache-line-aligned
+ * block and is its only writer: increments are relaxed load + store (no
+ * lock, no locked instruction, no cache line shared with another worker).
+ * The admin endpoint on the main thread reads the blocks with relaxed loads
+ * and sums them. Rows (a provider, an outcome/code pair) are filled before
+ * their count is published with a release store, and never change after. */
 #define PX_MET_PROVIDERS 64
 #define PX_MET_CODES 24
-#define PX_MET_BUCKETS 12 /* + the +Inf bucket = count */
+#define PX_MET_BUCKETS 12 /* finite bounds of the duration histogram */
 enum px_up_err { PX_UPE_UNAVAILABLE = 0, PX_UPE_TLS, PX_UPE_PROTOCOL, PX_UPE_TIMEOUT, PX_UPE_N };
 
 struct px_met_provider {
@@ -195,25 +200,38 @@ struct px_met_provider {
     struct {
         char outcome[12];
         char code[32];
-        uint64_t n;
+        _Atomic uint64_t n;
     } req[PX_MET_CODES];
-    size_t nreq;
-    uint64_t removed, transformed;
-    uint64_t bucket[PX_MET_BUCKETS];
-    uint64_t count;
-    double sum;
-    uint64_t up_err[PX_UPE_N];
+    _Atomic size_t nreq;
+    _Atomic uint64_t removed, transformed;
+    /* per bucket, not cumulative: [b] counts durations in (bound[b-1],
+     * bound[b]], [PX_MET_BUCKETS] the ones above the last bound; the scrape
+     * accumulates them, so +Inf always equals _count */
+    _Atomic uint64_t bucket[PX_MET_BUCKETS + 1];
+    _Atomic uint64_t sum_ns;
+    _Atomic uint64_t up_err[PX_UPE_N];
 };
 
 struct px_metrics {
-    pthread_mutex_t mu;
+    _Alignas(64) _Atomic uint64_t active_streams;
+    _Atomic size_t np;
     struct px_met_provider p[PX_MET_PROVIDERS];
-    size_t np;
 };
 
 extern const double px__met_bounds[PX_MET_BUCKETS];
 void px__metrics_request(struct px_h2s *h);
 void px__metrics_up_error(struct px_h2s *h, enum px_up_err kind);
+/* Owner-thread-only counter updates (relaxed load + store). */
+static inline void px__met_add(_Atomic uint64_t *c, uint64_t k)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + k,
+                          memory_order_relaxed);
+}
+static inline void px__met_sub(_Atomic uint64_t *c, uint64_t k)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - k,
+                          memory_order_relaxed);
+}
 
 /* ---------------------------------------------------------------- worker */
 
@@ -251,8 +269,7 @@ struct px_worker {
     struct px_ctx_cache ctxs[16];
     size_t nctxs;
     uint64_t rng[2];
-    _Atomic uint64_t active_streams;
-    struct px_metrics met;
+    struct px_metrics met; /* 64-byte aligned: workers are allocated aligned */
     char audit_line[PX_AUDIT_LINE_MAX];
 };
 

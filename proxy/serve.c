@@ -149,7 +149,9 @@ int px_serve(const char *config_path)
     G.nlisteners = cfg->nlisten;
     G.listeners = calloc(G.nlisteners, sizeof(*G.listeners));
     G.nworkers = cfg->workers ? cfg->workers : cpu_count();
-    G.workers = calloc(G.nworkers, sizeof(*G.workers));
+    /* aligned: each worker's metrics block is on cache lines of its own */
+    G.workers = aligned_alloc(_Alignof(struct px_worker), G.nworkers * sizeof(*G.workers));
+    if (G.workers) memset(G.workers, 0, G.nworkers * sizeof(*G.workers));
     int **fds = calloc(G.nworkers, sizeof(*fds));
     if (!G.listeners || !G.workers || !fds) {
         fputs("privgate: cannot start: out of memory\n", stderr);

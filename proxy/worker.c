@@ -136,7 +136,7 @@ struct px_h2s *px__h2s_get(struct px_worker *w)
     h->t0 = uv_hrtime();
     h->bytes_in = h->bytes_out = 0;
     h->replay_ok = true;
-    w->active_streams++;
+    px__met_add(&w->met.active_streams, 1);
     return h;
 }
 
@@ -157,7 +157,7 @@ void px__h2s_put(struct px_h2s *h)
     h->set = NULL;
     h->next_free = w->free_h2s;
     w->free_h2s = h;
-    w->active_streams--;
+    px__met_sub(&w->met.active_streams, 1);
 }
 
 /* ULID-like request id: 48-bit milliseconds + 80 random bits, Crockford
@@ -391,7 +391,6 @@ int px__worker_start(struct px_worker *w)
     int rv = uv_loop_init(&w->loop);
     if (rv != 0) return rv;
     w->loop.data = w;
-    pthread_mutex_init(&w->met.mu, NULL);
     uint64_t seed[2] = {0, 0};
     if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
         seed[0] = uv_hrtime() ^ ((uint64_t)getpid() << 32);

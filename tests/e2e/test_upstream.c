@@ -388,3 +388,133 @@ Test(upstream, provider_goaway_moves_to_a_new_connection)
      * first 100 streams of the next connection */
     cr_expect_eq(h2load_ok(url, 1000, 1, 20, data), 1000);
 }
+
+/* A certificate signed by |signer| whose subject is |subj| (possibly
+ * without CN) and whose extensions are |ext| (an openssl extfile line). */
+static void make_cert_ext(const char *name, const char *subj, const char *ext, const char *signer)
+{
+    char key[512], crt[512], csr[600], extf[600], skey[1100], scrt[1100];
+    snprintf(key, sizeof(key), "%s/%s.key", E.dir, name);
+    snprintf(crt, sizeof(crt), "%s/%s.pem", E.dir, name);
+    snprintf(csr, sizeof(csr), "%s.csr", key);
+    snprintf(extf, sizeof(extf), "%s.ext", key);
+    snprintf(skey, sizeof(skey), "%s/%s.key", E.dir, signer);
+    snprintf(scrt, sizeof(scrt), "%s/%s.pem", E.dir, signer);
+    e2e_write(extf, "%s\n", ext);
+    char *a1[] = {
+        "openssl", "req",     "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes",  "-keyout", key,    "-out",    csr,  "-subj",    (char *)subj,
+        NULL};
+    cr_assert_eq(e2e_run(a1, NULL, NULL, NULL), 0, "openssl req %s", subj);
+    char *a2[] = {"openssl",         "x509", "-req", "-in",   csr, "-CA",      scrt, "-CAkey", skey,
+                  "-CAcreateserial", "-out", crt,    "-days", "2", "-extfile", extf, NULL};
+    cr_assert_eq(e2e_run(a2, NULL, NULL, NULL), 0, "openssl x509 %s", subj);
+}
+
+/* curl_tls with any number of extra arguments (NULL-terminated). */
+static int curl_tls_v(const char *const *extra, char **body)
+{
+    char url[128], ca[512];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/p/v1/x", E.gw_tls_port);
+    snprintf(ca, sizeof(ca), "%s", e2e_path(&E, "gw.pem"));
+    char *argv[40];
+    int n = 0;
+    const char *fixed[] = {"curl",
+                           "-sS",
+                           "--http2",
+                           "--cacert",
+                           ca,
+                           "-w",
+                           "\n%{http_code} %{http_version}",
+                           "-H",
+                           H_PURPOSE,
+                           "-H",
+                           H_JSON,
+                           "-d",
+                           "{\"a\":1,\"b\":2}"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        argv[n++] = (char *)fixed[i];
+    for (int i = 0; extra && extra[i] && n < 38; i++)
+        argv[n++] = (char *)extra[i];
+    argv[n++] = url;
+    argv[n] = NULL;
+    return e2e_run(argv, NULL, body, NULL);
+}
+
+/* mTLS (issue 4): a certificate from another CA is refused in the
+ * handshake; without a subject CN the caller is the first DNS SAN; a
+ * privgate-caller header never stands in for the certificate, not even
+ * when the certificate names nobody. */
+Test(upstream, mtls_other_ca_and_dns_san_caller)
+{
+    e2e_init(&E);
+    e2e_start_partner(&E, "h2c", NULL);
+    char buf[2048];
+    snprintf(buf, sizeof(buf), ONE_ROUTE, "  url: @UP@\n  insecure: true\n");
+    char *at = strstr(buf, "upstream:");
+    char c2[2300];
+    snprintf(c2, sizeof(c2), "%.*scallers: [orders-service]\n%s", (int)(at - buf), buf, at);
+    e2e_contract(&E, "p", c2);
+    make_cert("gw", "localhost", NULL);
+    make_cert("ca", "callers-ca", NULL);
+    make_cert("ca2", "callers-ca", NULL); /* same name, another key: another CA */
+    /* the right CN, the wrong CA */
+    make_cert("stranger", "orders-service", "ca2");
+    /* no CN; DNS SANs, the first one decides */
+    make_cert_ext("san-orders", "/O=Example/OU=orders",
+                  "subjectAltName=DNS:orders-service,DNS:newsletter", "ca");
+    make_cert_ext("san-news", "/O=Example/OU=news",
+                  "subjectAltName=IP:127.0.0.1,DNS:newsletter,DNS:orders-service", "ca");
+    /* neither CN nor DNS SAN: names nobody (the header must not stand in) */
+    make_cert_ext("anon", "/O=Example/OU=anon", "subjectAltName=IP:127.0.0.1", "ca");
+    char tls[1024];
+    snprintf(tls, sizeof(tls),
+             "      cert: %s/gw.pem\n      key: %s/gw.key\n      client_ca: %s/ca.pem\n", E.dir,
+             E.dir, E.dir);
+    cr_assert(e2e_start_gateway_tls(&E, NULL, tls));
+    char cert[512], key[512];
+    char *out = NULL;
+
+    /* another CA: the handshake fails, nothing reaches the provider */
+    snprintf(cert, sizeof(cert), "%s/stranger.pem", E.dir);
+    snprintf(key, sizeof(key), "%s/stranger.key", E.dir);
+    const char *x1[] = {"--cert", cert, "--key", key, "-H", H_CALLER, NULL};
+    cr_expect_neq(curl_tls_v(x1, &out), 0, "a certificate from another CA: %s", out);
+    cr_expect(strstr(out, "\n200") == NULL && strstr(out, "\n403") == NULL, "%s", out);
+    free(out);
+    cr_expect_eq(e2e_count_lines(E.record), 0);
+
+    /* no CN, first DNS SAN orders-service: allowed */
+    snprintf(cert, sizeof(cert), "%s/san-orders.pem", E.dir);
+    snprintf(key, sizeof(key), "%s/san-orders.key", E.dir);
+    const char *x2[] = {"--cert", cert, "--key", key, NULL};
+    cr_assert_eq(curl_tls_v(x2, &out), 0);
+    cr_expect(strstr(out, "\n200 2") != NULL, "DNS SAN orders-service: %s", out);
+    free(out);
+    cr_expect_eq(e2e_count_lines(E.record), 1);
+
+    /* first DNS SAN newsletter (orders-service second, an IP SAN before
+     * them): refused, also with a privgate-caller header claiming otherwise */
+    snprintf(cert, sizeof(cert), "%s/san-news.pem", E.dir);
+    snprintf(key, sizeof(key), "%s/san-news.key", E.dir);
+    const char *x3[] = {"--cert", cert, "--key", key, "-H", H_CALLER, NULL};
+    cr_assert_eq(curl_tls_v(x3, &out), 0);
+    cr_expect(strstr(out, "caller_not_allowed") && strstr(out, "\n403 2"), "DNS SAN newsletter: %s",
+              out);
+    free(out);
+    /* the same over HTTP/1.1 (ALPN http/1.1) */
+    const char *x4[] = {"--cert", cert, "--key", key, "-H", H_CALLER, "--http1.1", NULL};
+    cr_assert_eq(curl_tls_v(x4, &out), 0);
+    cr_expect(strstr(out, "caller_not_allowed") && strstr(out, "\n403 1.1"),
+              "DNS SAN newsletter over HTTP/1.1: %s", out);
+    free(out);
+    /* no name in the certificate: the caller header is still ignored */
+    snprintf(cert, sizeof(cert), "%s/anon.pem", E.dir);
+    snprintf(key, sizeof(key), "%s/anon.key", E.dir);
+    const char *x5[] = {"--cert", cert, "--key", key, "-H", H_CALLER, NULL};
+    cr_assert_eq(curl_tls_v(x5, &out), 0);
+    cr_expect(strstr(out, "caller_not_allowed") && strstr(out, "\n403 2"),
+              "certificate without a name: %s", out);
+    free(out);
+    cr_expect_eq(e2e_count_lines(E.record), 1);
+}
