@@ -205,6 +205,15 @@ static const struct ctr_header *find_hdr(const struct px_h2s *h, const char *nam
     return NULL;
 }
 
+static bool is_standard_method(const char *m, size_t len)
+{
+    static const char *const std[] = {"GET",    "HEAD",    "POST",  "PUT",    "PATCH",
+                                      "DELETE", "OPTIONS", "TRACE", "CONNECT"};
+    for (size_t i = 0; i < sizeof std / sizeof std[0]; i++)
+        if (strlen(std[i]) == len && memcmp(std[i], m, len) == 0) return true;
+    return false;
+}
+
 static bool in_list(char **v, size_t n, const char *p, size_t len)
 {
     for (size_t i = 0; i < n; i++)
@@ -230,20 +239,23 @@ void px__audit_record(struct px_h2s *h)
     puts_(&l, "\"");
     const struct ctr_contract *c = h->contract;
     const struct ctr_decision *d = c ? h->d : NULL;
-    /* caller: the mTLS name or the caller header, when the contract allows it */
+    /* caller: the mTLS certificate's name, or a caller header value that
+     * the contract lists. Any other header value is the caller's free text
+     * (it could be anything, personal data included): never logged. */
     puts_(&l, ",\"caller\":");
     struct flt_str caller = {NULL, 0};
+    bool from_cert = false;
     if (h->dc && h->dc->caller[0]) {
         caller.p = h->dc->caller;
         caller.len = strlen(h->dc->caller);
+        from_cert = true;
     } else if (h->set) {
         const struct ctr_header *ch = find_hdr(
             h, h->set->config.caller_header ? h->set->config.caller_header : "privgate-caller");
         if (ch) caller = ch->value;
     }
-    if (caller.p && c &&
-        (c->ncallers == 0 || in_list(c->callers, c->ncallers, caller.p, caller.len)) &&
-        caller.len <= 128)
+    if (caller.p && caller.len <= 128 &&
+        (from_cert || (c && in_list(c->callers, c->ncallers, caller.p, caller.len))))
         putjs(&l, caller.p, caller.len);
     else
         puts_(&l, "null");
@@ -258,8 +270,12 @@ void px__audit_record(struct px_h2s *h)
         putjs(&l, ph->value.p, ph->value.len);
     else
         puts_(&l, "null");
+    /* method: the matched route's, or a standard method; any other token
+     * is the caller's free text */
     puts_(&l, ",\"method\":");
-    if (h->method.p && h->method.len <= 32)
+    if (d && d->route)
+        putjs(&l, d->route->method, strlen(d->route->method));
+    else if (h->method.p && is_standard_method(h->method.p, h->method.len))
         putjs(&l, h->method.p, h->method.len);
     else
         puts_(&l, "null");

@@ -382,6 +382,10 @@ static int parse_head(struct px_h1 *x, struct px_h2s *h, char *b, size_t len, st
     else
         return head_err(hi, 400, "unsupported HTTP version");
     x->head_method = i == 4 && memcmp(b, "HEAD", 4) == 0;
+    /* CONNECT makes http-parser end the message at its head (a tunnel),
+     * so a body would be read as the next request: a reverse proxy has
+     * no use for it (RFC 9110 9.3.6), refuse it */
+    if (i == 7 && memcmp(b, "CONNECT", 7) == 0) return head_err(hi, 400, "CONNECT not supported");
     h->method.p = b;
     h->method.len = i;
 
@@ -548,9 +552,14 @@ static void start_request(struct px_h1 *x, size_t len)
     size_t k = http_parser_execute(&x->parser, &settings, x->head, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&x->parser);
     if (e == HPE_PAUSED) http_parser_pause(&x->parser, 0);
-    bool agree = (e == HPE_OK || e == HPE_PAUSED) && k == len &&
+    /* an upgrade (Upgrade: h2c, served as plain HTTP/1.1) ends
+     * http-parser's message at the head: agree only when there is no body
+     * that would otherwise be read as the next request */
+    bool body = (hi.ncl && hi.cl > 0) || x->chunked;
+    bool agree = (e == HPE_OK || e == HPE_PAUSED) && k == len && !(x->parser.upgrade && body) &&
                  x->chunked == ((x->parser.flags & F_CHUNKED) != 0) &&
-                 (!hi.ncl || x->parser.content_length == hi.cl || x->msg_done);
+                 (!hi.ncl || x->parser.content_length == hi.cl ||
+                  (x->msg_done && hi.cl == 0 && !x->chunked));
     if (!agree) {
         refuse_unread(x, 400, "malformed request head");
         return;

@@ -642,6 +642,15 @@ static const http_parser_settings parser_settings = {
 /* The provider spoke (or closed) before the request head left — say a
  * 408 on an idle connection: the request was not sent, it waits for
  * another connection and this one goes. */
+static bool idempotent(const struct px_h2s *h)
+{
+    static const char *const ok[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (h->method.len == strlen(ok[i]) && memcmp(h->method.p, ok[i], h->method.len) == 0)
+            return true;
+    return false;
+}
+
 static void relocate(struct px_up *u)
 {
     struct px_h2s *h = u->active;
@@ -701,10 +710,12 @@ void px__h1up_eof(struct px_up *u, const char *err)
             return;
         }
     }
-    if (x->reused && x->resp_bytes == 0) {
+    if (x->reused && x->resp_bytes == 0 && idempotent(h)) {
         /* a keep-alive connection the provider closed while the request
-         * was on its way: the request was not processed; send it again on
-         * a new connection (once, and only if its body bytes were kept) */
+         * was on its way: send it again on a new connection (once, and only
+         * if its body bytes were kept). Only idempotent methods (RFC 9110
+         * 9.2.2): the provider may have processed a POST before closing,
+         * and a second shipment or charge is worse than a 502. */
         x->exch_done = true; /* no abort: the connection is already gone */
         px__up_detach(h);
         h->up_open = false;

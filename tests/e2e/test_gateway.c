@@ -314,3 +314,26 @@ Test(gateway, audit_log_names_paths_never_values)
     cr_expect(seen_fwd && seen_refused);
     free(log);
 }
+
+/* The caller header and the method are the caller's free text: where the
+ * contract does not list callers, or no route matched, they are not logged
+ * (they could carry anything, personal data included). */
+Test(gateway, audit_log_never_writes_free_text_caller_or_method)
+{
+    const char *h[] = {H_PURPOSE, "privgate-caller: ann.example@gmail.com", H_JSON, NULL};
+    struct e2e_resp r;
+    e2e_curl(&E, "POST", "/strict/v1/x", h, "{\"a\":1}", NULL, &r);
+    cr_assert_eq(r.status, 200);
+    e2e_resp_free(&r);
+    e2e_curl(&E, "ANNEXAMPLEGMAILCOM", "/shop/v1/orders", h, ORDER, NULL, &r);
+    cr_assert_eq(r.status, 404);
+    e2e_resp_free(&r);
+    cr_assert_eq(e2e_stop(E.gw_pid, SIGTERM, 10000), 0);
+    E.gw_pid = 0;
+    char *log = e2e_read(E.audit, NULL);
+    cr_assert(log, "no audit log");
+    cr_expect(strstr(log, "ann.example") == NULL, "%s", log);
+    cr_expect(strstr(log, "ANNEXAMPLE") == NULL, "%s", log);
+    cr_expect(strstr(log, "\"method\":\"POST\"") != NULL, "%s", log);
+    free(log);
+}

@@ -442,6 +442,16 @@ static const struct bad BAD[] = {
     {"obs-fold in a trailer",
      POST_ORDERS "transfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nx-t: a\r\n b\r\n\r\n", 400},
     {"unsupported expectation", POST_ORDERS "expect: 200-ok\r\ncontent-length: 2\r\n\r\n{}", 417},
+    /* http-parser ends a CONNECT or an upgrade at its head: a body would be
+     * read as a second request */
+    {"CONNECT with a request in its body",
+     "CONNECT /shop/v1/ping HTTP/1.1\r\nhost: gw\r\n" HDRS "content-length: 60\r\n\r\n"
+     "GET /shop/v1/ping HTTP/1.1\r\nhost: gw\r\n\r\n",
+     400},
+    {"upgrade with a request in its body",
+     POST_ORDERS "connection: upgrade\r\nupgrade: h2c\r\ncontent-length: 45\r\n\r\n"
+                 "GET /shop/v1/ping HTTP/1.1\r\nhost: gw\r\n\r\n",
+     400},
 };
 
 Test(h1, smuggling_shapes_are_refused_and_never_reach_the_provider)

@@ -979,17 +979,31 @@ Test(h1up, body_delimited_by_the_close)
 }
 
 /* A reused keep-alive connection that the provider closes while the
- * request is on its way: the request was not processed; it is sent again
- * on a new connection. */
+ * request is on its way: an idempotent request is sent again on a new
+ * connection (RFC 9110 9.2.2); a POST is not — the provider may have
+ * processed it — and is answered 502. */
 Test(h1up, stale_keep_alive_connection_retried)
 {
     e2e_init(&E);
     pid_t s = raw_server(RAW_STALE);
     raw_contract();
     start_gateway(NULL);
-    cr_expect_eq(seq("/p/v1/orders", 2, "{\"order_id\":1}"), 2);
+    cr_expect_eq(seq("/p/v1/ping", 2, NULL), 2);
     char count[512];
     snprintf(count, sizeof(count), "%s/raw.count", E.dir);
     cr_expect_eq(e2e_count_lines(count), 3, "the second request is read twice");
+    e2e_stop(s, SIGKILL, 2000);
+}
+
+Test(h1up, stale_keep_alive_connection_post_not_retried)
+{
+    e2e_init(&E);
+    pid_t s = raw_server(RAW_STALE);
+    raw_contract();
+    start_gateway(NULL);
+    cr_expect_eq(seq("/p/v1/orders", 2, "{\"order_id\":1}"), 1, "the second POST fails");
+    char count[512];
+    snprintf(count, sizeof(count), "%s/raw.count", E.dir);
+    cr_expect_eq(e2e_count_lines(count), 2, "each POST reaches the provider once");
     e2e_stop(s, SIGKILL, 2000);
 }
