@@ -89,6 +89,22 @@ static void h2s_cancel_up(struct px_h2s *h)
     }
 }
 
+static void h2s_credit_req(struct px_h2s *h);
+
+/* Drops the request bytes |h| still holds (nothing more goes upstream) and
+ * gives the caller the flow-control credit of every byte counted in
+ * h->req.unconsumed: HTTP/2 consumes them (stream and connection window),
+ * HTTP/1.1 resumes reading. Without it the credit of a request answered
+ * while its pipe was above PX_PIPE_HIGH is lost for the whole connection. */
+static void h2s_req_drop(struct px_h2s *h)
+{
+    uint64_t unconsumed = h->req.unconsumed;
+    px__pipe_clear(h->w, &h->req);
+    h->req.unconsumed = unconsumed;
+    if (unconsumed && h->dc && !h->dc->base.dead) h2s_credit_req(h);
+    h->req.unconsumed = 0;
+}
+
 static void h2s_answer(struct px_h2s *h, int status, const char *code, const char *msg)
 {
     h2s_stop_timer(h);
@@ -98,7 +114,7 @@ static void h2s_answer(struct px_h2s *h, int status, const char *code, const cha
      * back), not reset: RST_STREAM(NO_ERROR) after a complete answer
      * (RFC 9113 8.1) makes some clients (curl 7.88) report an error */
     h2s_cancel_up(h);
-    px__pipe_clear(h->w, &h->req);
+    h2s_req_drop(h);
     if (!h->down_open || !h->dc) return;
     if (h->responded) {
         /* a response is already streaming: all we can do is reset it */
@@ -196,6 +212,7 @@ void px__h2s_down_closed(struct px_h2s *h)
     px__metrics_request(h);
     if (!h->resp_done || h->up_open || h->in_pending) h2s_cancel_up(h);
     h->finished = true;
+    h2s_req_drop(h); /* nothing more leaves upstream: the credit goes back */
     h->dc = NULL;
     px__pipe_clear(h->w, &h->resp);
     px__h2s_maybe_release(h);
@@ -232,7 +249,11 @@ static void h2_credit(struct px_h2s *h)
 {
     if (!h->req.unconsumed) return;
     if (!h->buffer_all && h->req.bytes >= PX_PIPE_HIGH) return;
-    nghttp2_session_consume(h->dc->base.s, h->id, (size_t)h->req.unconsumed);
+    nghttp2_session *s = h->dc->base.s;
+    if (!s) return;
+    /* a stream already closed gives back its connection credit only */
+    if (nghttp2_session_consume(s, h->id, (size_t)h->req.unconsumed) != 0)
+        nghttp2_session_consume_connection(s, (size_t)h->req.unconsumed);
     h->req.unconsumed = 0;
     px__sess_dirty(&h->dc->base);
 }
@@ -259,11 +280,14 @@ static int body_sink(void *ud, const char *p, size_t n)
 
 void px__h2s_try_submit(struct px_h2s *h)
 {
-    if (h->finished || h->up_submitted || !h->uc || h->uc->state != PX_UP_READY) return;
+    if (h->finished || h->up_submitted || !h->uc) return;
     if (h->buffer_all && !h->req_done) return;
     if (h->req.bytes == 0 && !h->req_done) return;
-    if (px__up_submit(h) != 0) return;
-    h2s_start_timer(h);
+    /* the request is ready to leave: from now on upstream_timeout runs,
+     * also while it waits for a connection (or moves to another one) */
+    if (!h->timer_on) h2s_start_timer(h);
+    if (h->uc->state != PX_UP_READY) return;
+    px__up_submit(h);
 }
 
 /* Response body from upstream, read by the downstream session. */

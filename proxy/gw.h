@@ -164,6 +164,7 @@ struct px_h2s {
     bool decided, body_seen, req_end, req_done, buffer_all;
     bool up_submitted, up_end_seen;
     uint8_t retries;   /* upstream attempts after a refused stream */
+    uint8_t moves;     /* moved, never sent, off a connection that went away (up.c) */
     uint64_t req_sent; /* request body bytes handed to the upstream session */
     bool responded;    /* a response head was submitted downstream */
     bool finished;     /* the gateway answered or gave up: ignore further input */

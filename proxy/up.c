@@ -121,9 +121,39 @@ static void up_timer_closed(uv_handle_t *hd)
     px__up_unref(hd->data);
 }
 
+/* How often a stream that never left may move to another connection: a
+ * provider that closes (or sends GOAWAY on) every new connection at once
+ * must not make it reconnect forever. */
+#define PX_UP_MOVES_MAX 3
+
+/* Streams waiting on |u| whose request never left (no HEADERS submitted)
+ * were not seen by the provider: they go to another connection of the pool
+ * (a new one when none can take them; |u| itself takes none any more). */
+static void up_move_pending(struct px_up *u, const char *why)
+{
+    while (u->pending) {
+        struct px_h2s *h = u->pending;
+        px__up_detach(h);
+        /* (HTTP/1.1: a queued request moves whenever the connection it
+         * waits behind closes, which is normal with `connection: close`) */
+        if (!u->h1 && h->moves >= PX_UP_MOVES_MAX) {
+            px__h2s_up_gone(h, why);
+            px__h2s_maybe_release(h);
+            continue;
+        }
+        if (!u->h1) h->moves++;
+        h->up_submitted = false;
+        if (px__up_attach(h) != 0) px__h2s_maybe_release(h);
+    }
+}
+
 void px__up_kill(struct px_up *u, const char *why)
 {
     if (u->base.dead) return;
+    /* a connection that was established (not one that failed to connect:
+     * a new one would most likely fail the same way) hands its waiting
+     * streams over */
+    bool move = u->h1 || u->state == PX_UP_READY || u->state == PX_UP_GOAWAY;
     u->base.dead = true;
     u->state = PX_UP_DEAD;
     u->why = why;
@@ -135,16 +165,10 @@ void px__up_kill(struct px_up *u, const char *why)
         w->ups = u->next;
     if (u->next) u->next->prev = u->prev;
     u->prev = u->next = NULL;
+    if (move) up_move_pending(u, why); /* HTTP/1.1: queued behind an exchange */
     while (u->pending) {
         struct px_h2s *h = u->pending;
         px__up_detach(h);
-        if (u->h1) {
-            /* queued behind an HTTP/1.1 exchange, never sent: it waits
-             * for another connection */
-            h->up_submitted = false;
-            if (px__up_attach(h) != 0) px__h2s_maybe_release(h);
-            continue;
-        }
         px__h2s_up_gone(h, why);
         px__h2s_maybe_release(h);
     }
@@ -237,6 +261,9 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     struct px_up *u = ud;
     if (f->hd.type == NGHTTP2_GOAWAY) {
         if (u->state == PX_UP_READY) u->state = PX_UP_GOAWAY;
+        /* |u| takes no new stream: the ones still waiting for their
+         * first body byte (or for room) would never leave */
+        if (u->state == PX_UP_GOAWAY) up_move_pending(u, "reset");
         return 0;
     }
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
@@ -764,6 +791,6 @@ int px__up_attach(struct px_h2s *h)
     list_push(&u->pending, h);
     h->in_pending = true;
     up_idle_check(u);
-    if (u->state == PX_UP_READY) px__h2s_try_submit(h);
+    px__h2s_try_submit(h); /* submits on a ready connection; starts the timer */
     return 0;
 }
