@@ -199,6 +199,14 @@ static struct pm_family *pm_family_of(struct prom *p, const char *name, size_t n
     return pm_fam(p, name, n, true);
 }
 
+/* Frees the labels collected so far (error paths). */
+static void pm_labels_free(struct pm_sample *s)
+{
+    for (size_t k = 0; k < s->nl; k++)
+        free(s->lk[k]), free(s->lv[k]);
+    s->nl = 0;
+}
+
 static bool pm_sample_line(struct prom *p, const char *l, size_t len, int ln, char *err,
                            size_t errlen)
 {
@@ -233,7 +241,8 @@ static bool pm_sample_line(struct prom *p, const char *l, size_t len, int ln, ch
                     c = e == '\\' ? '\\' : e == '"' ? '"' : e == 'n' ? '\n' : 0;
                     if (!c) {
                         free(key);
-                        return pm_fail(err, errlen, ln, "bad escape \\%c in a label value", e);
+                        return pm_labels_free(&s),
+                               pm_fail(err, errlen, ln, "bad escape \\%c in a label value", e);
                     }
                     i++;
                 }
@@ -247,16 +256,18 @@ static bool pm_sample_line(struct prom *p, const char *l, size_t len, int ln, ch
             i++; /* closing quote */
             if (!pm_utf8((const unsigned char *)lbuf, o)) {
                 free(key);
-                return pm_fail(err, errlen, ln, "label value is not UTF-8");
+                return pm_labels_free(&s), pm_fail(err, errlen, ln, "label value is not UTF-8");
             }
             for (size_t k = 0; k < s.nl; k++)
                 if (strcmp(s.lk[k], key) == 0) {
+                    pm_fail(err, errlen, ln, "label %s twice", key);
                     free(key);
-                    return pm_fail(err, errlen, ln, "label %s twice", s.lk[k]);
+                    pm_labels_free(&s);
+                    return false;
                 }
             if (s.nl == PM_MAX_LABELS) {
                 free(key);
-                return pm_fail(err, errlen, ln, "too many labels");
+                return pm_labels_free(&s), pm_fail(err, errlen, ln, "too many labels");
             }
             /* insert sorted */
             size_t at = s.nl;
