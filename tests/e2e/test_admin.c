@@ -350,9 +350,9 @@ static bool pm_sample_line(struct prom *p, const char *l, size_t len, int ln, ch
         for (size_t k = 0; k < s.nl; k++)
             cap += strlen(s.lk[k]) + 2 * strlen(s.lv[k]) + 4;
         s.key = malloc(cap);
-        o = (size_t)sprintf(s.key, "%s{", s.name);
+        o = (size_t)snprintf(s.key, cap, "%s{", s.name);
         for (size_t k = 0; k < s.nl; k++) {
-            o += (size_t)sprintf(s.key + o, "%s%s=\"", k ? "," : "", s.lk[k]);
+            o += (size_t)snprintf(s.key + o, cap - o, "%s%s=\"", k ? "," : "", s.lk[k]);
             for (const char *c = s.lv[k]; *c; c++) {
                 if (*c == '"' || *c == '\\') s.key[o++] = '\\';
                 s.key[o++] = *c == '\n' ? 'n' : *c;

@@ -74,9 +74,8 @@ static void h2load_one_conn(const char *url, int n, const char *data, int x[4])
 {
     char ns[16];
     snprintf(ns, sizeof(ns), "%d", n);
-    char *argv[] = {"h2load", "-c",         "1",  "-m",      "1",  "-n",   ns,
-                    "-N",     "3",          "-d", (char *)data, "-H", H_PURPOSE,
-                    (char *)url, NULL};
+    char *argv[] = {"h2load", "-c", "1",          "-m", "1",       "-n",        ns,  "-N",
+                    "3",      "-d", (char *)data, "-H", H_PURPOSE, (char *)url, NULL};
     char *out = NULL;
     e2e_run(argv, NULL, &out, NULL);
     x[0] = x[1] = x[2] = x[3] = -1;
@@ -127,9 +126,10 @@ Test(flow, answers_while_the_pipe_is_full_give_the_connection_window_back)
 
 static void put_frame(int fd, int type, int flags, uint32_t sid, const void *p, size_t n)
 {
-    unsigned char hd[9] = {(unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n,
-                           (unsigned char)type,      (unsigned char)flags,   (unsigned char)(sid >> 24),
-                           (unsigned char)(sid >> 16), (unsigned char)(sid >> 8), (unsigned char)sid};
+    unsigned char hd[9] = {
+        (unsigned char)(n >> 16),   (unsigned char)(n >> 8),   (unsigned char)n,
+        (unsigned char)type,        (unsigned char)flags,      (unsigned char)(sid >> 24),
+        (unsigned char)(sid >> 16), (unsigned char)(sid >> 8), (unsigned char)sid};
     cr_assert_eq(write(fd, hd, 9), 9);
     if (n) cr_assert_eq(write(fd, p, n), (ssize_t)n);
 }
