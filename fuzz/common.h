@@ -9,6 +9,10 @@
 
 #include "filters/filters.h"
 
+/* The HMAC key of every fuzz target's hash rules. */
+#define FZ_HMAC_KEY "privgate-fuzz-hmac-key"
+#define FZ_HMAC_KEYLEN (sizeof FZ_HMAC_KEY - 1)
+
 /* Growing output buffer used as a flt_sink_fn. */
 struct fz_out {
     char *p;
@@ -32,6 +36,16 @@ static inline int fz_sink(void *ud, const char *p, size_t n)
     if (n) memcpy(o->p + o->len, p, n);
     o->len += n;
     return 0;
+}
+
+/* Writes |n| bytes to |path| (a fuzz target's scratch file) or aborts. */
+static inline void fz_write_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || (n && fwrite(p, 1, n, f) != n) || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
 }
 
 /* Reports a broken property and aborts, so libFuzzer saves the input. */

@@ -31,8 +31,6 @@
 #include "filters/filters.h"
 #include "fuzz/common.h"
 
-static const uint8_t hmac_key[] = "privgate-fuzz-hmac-key";
-
 struct rset {
     const char *name;
     const char *paths[6];
@@ -65,7 +63,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     char err[256];
-    flt_hmac_key_init(&KEY, hmac_key, sizeof hmac_key - 1);
+    flt_hmac_key_init(&KEY, (const uint8_t *)FZ_HMAC_KEY, sizeof FZ_HMAC_KEY - 1);
     B = flt_body_new(64);
     J = flt_json_new(64);
     ND = flt_ndjson_new(64);

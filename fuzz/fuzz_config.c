@@ -36,15 +36,6 @@ static void cleanup(void)
     rmdir(dir);
 }
 
-static void write_file(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || (n && fwrite(p, 1, n, f) != n) || fclose(f) != 0) {
-        perror(path);
-        abort();
-    }
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -62,7 +53,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         perror("mkdir");
         abort();
     }
-    write_file(contract, valid_contract, sizeof valid_contract - 1);
+    fz_write_file(contract, valid_contract, sizeof valid_contract - 1);
     /* the files SPEC 3's example names (content is not read at load time) */
     snprintf(tdir, sizeof tdir, "%s/tls", dir);
     if (mkdir(tdir, 0700) != 0) {
@@ -71,7 +62,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     for (int i = 0; i < 3; i++) {
         snprintf(tls[i], sizeof tls[i], "%s/tls/%s", dir, tls_names[i]);
-        write_file(tls[i], "-----BEGIN X-----\n", 18);
+        fz_write_file(tls[i], "-----BEGIN X-----\n", 18);
     }
     atexit(cleanup);
     return 0;
@@ -92,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 64 * 1024) return 0;
-    write_file(file, data, size);
+    fz_write_file(file, data, size);
     struct ctr_diag diag = {.emit = emit, .ud = NULL, .errors = 0};
     struct ctr_set *s = ctr_set_load(file, &diag);
     if (!s && diag.errors == 0) fz_fail("ctr_set_load returned NULL without reporting an error");

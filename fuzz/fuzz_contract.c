@@ -39,15 +39,6 @@ static void cleanup(void)
     rmdir(dir);
 }
 
-static void write_file(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || (n && fwrite(p, 1, n, f) != n) || fclose(f) != 0) {
-        perror(path);
-        abort();
-    }
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -66,8 +57,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         perror("mkdir");
         abort();
     }
-    write_file(f_hmac, SECRET_HMAC, strlen(SECRET_HMAC));
-    write_file(f_token, SECRET_TOKEN, strlen(SECRET_TOKEN));
+    fz_write_file(f_hmac, SECRET_HMAC, strlen(SECRET_HMAC));
+    fz_write_file(f_token, SECRET_TOKEN, strlen(SECRET_TOKEN));
     atexit(cleanup);
     verbose = getenv("FUZZ_VERBOSE") != NULL;
     return 0;
@@ -146,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 64 * 1024) return 0;
-    write_file(file, data, size);
+    fz_write_file(file, data, size);
     cur_in = data;
     cur_len = size;
     struct ctr_diag diag = {.emit = emit, .ud = NULL, .errors = 0};

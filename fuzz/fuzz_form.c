@@ -22,42 +22,7 @@
 #include "filters/filters.h"
 #include "fuzz/common.h"
 #include "fuzz/oracle.h"
-
-static const uint8_t hmac_key[] = "privgate-fuzz-hmac-key";
-#define HMAC_KEYLEN (sizeof hmac_key - 1)
-
-#define A_KEEP                                                                                     \
-    {                                                                                              \
-        FLT_ACT_KEEP, 0, false                                                                     \
-    }
-#define A_HASH                                                                                     \
-    {                                                                                              \
-        FLT_ACT_HASH, 0, false                                                                     \
-    }
-#define A_MASK_LAST(n)                                                                             \
-    {                                                                                              \
-        FLT_ACT_MASK, (n), true                                                                    \
-    }
-#define A_MASK_FIRST(n)                                                                            \
-    {                                                                                              \
-        FLT_ACT_MASK, (n), false                                                                   \
-    }
-#define A_TRUNC(n)                                                                                 \
-    {                                                                                              \
-        FLT_ACT_TRUNCATE, (n), false                                                               \
-    }
-#define A_YEAR                                                                                     \
-    {                                                                                              \
-        FLT_ACT_YEAR, 0, false                                                                     \
-    }
-
-struct rset {
-    const char *name;
-    struct orule rules[16];
-    struct flt_rules *fr;
-    struct onode *trie;
-    bool usable;
-};
+#include "fuzz/rulesets.h"
 
 static struct rset sets[8] = {
     {"keep-all", {{"$", A_KEEP}}, NULL, NULL, false},
@@ -99,7 +64,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     char err[256];
-    flt_hmac_key_init(&KEY, hmac_key, HMAC_KEYLEN);
+    flt_hmac_key_init(&KEY, (const uint8_t *)FZ_HMAC_KEY, FZ_HMAC_KEYLEN);
     F = flt_form_new();
     if (!F) abort();
     for (size_t s = 0; s < NSETS; s++) {
@@ -287,8 +252,8 @@ static void check_output(const struct rset *rs, const char *doc, size_t n)
         long ol =
             pdecode(oeq ? op->p + op->namelen + 1 : "", oeq ? op->len - op->namelen - 1 : 0, ob);
         if (ol < 0) fail_io(rs, doc, n, "transformed value is not percent-encoded");
-        const char *w =
-            o_check_transform(&m->act, hmac_key, HMAC_KEYLEN, vb, (size_t)vl, ob, (size_t)ol);
+        const char *w = o_check_transform(&m->act, (const uint8_t *)FZ_HMAC_KEY, FZ_HMAC_KEYLEN, vb,
+                                          (size_t)vl, ob, (size_t)ol);
         if (w) {
             if (s == O_MAYBE) continue;
             fz_dump("pair", ip->p, ip->len);

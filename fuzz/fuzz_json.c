@@ -25,42 +25,7 @@
 #include "filters/filters.h"
 #include "fuzz/common.h"
 #include "fuzz/oracle.h"
-
-static const uint8_t hmac_key[] = "privgate-fuzz-hmac-key";
-#define HMAC_KEYLEN (sizeof hmac_key - 1)
-
-#define A_KEEP                                                                                     \
-    {                                                                                              \
-        FLT_ACT_KEEP, 0, false                                                                     \
-    }
-#define A_HASH                                                                                     \
-    {                                                                                              \
-        FLT_ACT_HASH, 0, false                                                                     \
-    }
-#define A_MASK_LAST(n)                                                                             \
-    {                                                                                              \
-        FLT_ACT_MASK, (n), true                                                                    \
-    }
-#define A_MASK_FIRST(n)                                                                            \
-    {                                                                                              \
-        FLT_ACT_MASK, (n), false                                                                   \
-    }
-#define A_TRUNC(n)                                                                                 \
-    {                                                                                              \
-        FLT_ACT_TRUNCATE, (n), false                                                               \
-    }
-#define A_YEAR                                                                                     \
-    {                                                                                              \
-        FLT_ACT_YEAR, 0, false                                                                     \
-    }
-
-struct rset {
-    const char *name;
-    struct orule rules[16];
-    struct flt_rules *fr;
-    struct onode *trie;
-    bool usable;
-};
+#include "fuzz/rulesets.h"
 
 /* No set mixes a named member and `*` at one level: the oracle does not
  * merge wildcard and named subtrees. */
@@ -117,7 +82,7 @@ static struct fz_out OUT_A, OUT_B;
 static void setup(void)
 {
     char err[256];
-    flt_hmac_key_init(&KEY, hmac_key, HMAC_KEYLEN);
+    flt_hmac_key_init(&KEY, (const uint8_t *)FZ_HMAC_KEY, FZ_HMAC_KEYLEN);
     F = flt_json_new(64);
     if (!F) abort();
     for (size_t s = 0; s < NSETS; s++) {
@@ -237,7 +202,7 @@ static bool check_transform(const struct onode *r, const struct ojnode *iv, cons
     }
     size_t il, ol;
     char *ib = unesc(iv, &il), *ob = unesc(ov, &ol);
-    why = o_check_transform(&r->act, hmac_key, HMAC_KEYLEN, ib, il, ob, ol);
+    why = o_check_transform(&r->act, (const uint8_t *)FZ_HMAC_KEY, FZ_HMAC_KEYLEN, ib, il, ob, ol);
     free(ib);
     free(ob);
     return why == NULL;
