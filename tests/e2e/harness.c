@@ -133,6 +133,10 @@ pid_t e2e_spawn(char *const argv[], const char *out_path, const char *err_path)
             int fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
             dup2(fd, 2);
         }
+        /* servers a test opened (a fake provider's listening socket) must
+         * not live on in the process under test */
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
         execv(argv[0], argv);
         execvp(argv[0], argv);
         _exit(127);

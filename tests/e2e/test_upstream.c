@@ -142,8 +142,8 @@ Test(upstream, connection_reset_mid_response)
 Test(upstream, not_http2)
 {
     e2e_init(&E);
-    /* a TCP server that answers HTTP/1.1 */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* a TCP server that answers HTTP/1.1 once */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a;
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
@@ -158,6 +158,8 @@ Test(upstream, not_http2)
     pid_t child = fork();
     if (child == 0) {
         int c = accept(fd, NULL, NULL);
+        /* a retry on a new connection is refused, not left unanswered */
+        close(fd);
         char buf[4096];
         ssize_t k = read(c, buf, sizeof(buf));
         (void)k;
