@@ -20,6 +20,7 @@ void ctr_config_defaults(struct ctr_config *cfg)
     cfg->limits.upstream_connect_timeout_ms = 5000;
     cfg->limits.upstream_timeout_ms = 30000;
     cfg->limits.idle_timeout_ms = 120000;
+    cfg->limits.header_timeout_ms = 10000;
 }
 
 void ctr__config_free(struct ctr_config *cfg)
@@ -194,8 +195,9 @@ static void parse_limits(struct ctr__yaml *y, yaml_node_t *n, struct ctr_limits 
                                        "upstream_connect_timeout",
                                        "upstream_timeout",
                                        "idle_timeout",
+                                       "header_timeout",
                                        NULL};
-    yaml_node_t *v[7];
+    yaml_node_t *v[8];
     if (ctr__map(y, n, "limits", keys, v, NULL) != 0) return;
     uint64_t u;
     if (v[0]) parse_size(y, v[0], "limits.max_body", &lim->max_body);
@@ -217,6 +219,7 @@ static void parse_limits(struct ctr__yaml *y, yaml_node_t *n, struct ctr_limits 
                        &lim->upstream_connect_timeout_ms);
     if (v[5]) parse_duration(y, v[5], "limits.upstream_timeout", &lim->upstream_timeout_ms);
     if (v[6]) parse_duration(y, v[6], "limits.idle_timeout", &lim->idle_timeout_ms);
+    if (v[7]) parse_duration(y, v[7], "limits.header_timeout", &lim->header_timeout_ms);
 }
 
 int ctr__config_load(struct ctr_config *cfg, const char *path, struct ctr_diag *diag)
@@ -290,11 +293,15 @@ int ctr__config_load(struct ctr_config *cfg, const char *path, struct ctr_diag *
         }
     }
     if (v[K_AUDIT]) {
-        static const char *const ak[] = {"path", NULL};
-        yaml_node_t *av[1];
-        if (ctr__map(&y, v[K_AUDIT], "audit", ak, av, NULL) == 0 && av[0]) {
-            char *s = ctr__str(&y, av[0], "audit.path");
-            if (s) cfg->audit_path = strcmp(s, "-") == 0 ? s : ctr__resolve(cfg->mem, path, s);
+        static const char *const ak[] = {"path", "require", NULL};
+        yaml_node_t *av[2];
+        if (ctr__map(&y, v[K_AUDIT], "audit", ak, av, NULL) == 0) {
+            if (av[0]) {
+                char *s = ctr__str(&y, av[0], "audit.path");
+                if (s)
+                    cfg->audit_path = strcmp(s, "-") == 0 ? s : ctr__resolve(cfg->mem, path, s);
+            }
+            if (av[1]) ctr__bool(&y, av[1], "audit.require", &cfg->audit_require);
         }
     }
     if (v[K_POLICY]) {

@@ -49,6 +49,12 @@ struct ctr_limits {
     uint64_t upstream_connect_timeout_ms; /* default 5000 */
     uint64_t upstream_timeout_ms;         /* default 30000 */
     uint64_t idle_timeout_ms;             /* default 120000 */
+    /* not in SPEC (README): a request head (HTTP/2 HEADERS+CONTINUATION,
+     * HTTP/1.1 request line and headers) must be complete this long after
+     * it started, and a request body must make progress at least this
+     * often; otherwise the stream is answered 408 with code `invalid_request` (or
+     * reset when no answer can be sent) and never forwarded (slowloris) */
+    uint64_t header_timeout_ms; /* default 10000 */
 };
 
 struct ctr_config {
@@ -61,6 +67,9 @@ struct ctr_config {
     char *contracts_dir;
     uint32_t workers; /* 0 = auto */
     char *audit_path; /* "-" = stdout; NULL = no audit log */
+    /* not in SPEC (README): `audit.require: true` makes /readyz answer 503
+     * while audit records are being lost (write errors, full queue) */
+    bool audit_require;
     char **forbidden_purposes;
     size_t nforbidden;
     char *caller_header; /* default "privgate-caller" */

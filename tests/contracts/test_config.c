@@ -16,6 +16,8 @@ Test(config, defaults)
     cr_expect_eq(c.limits.upstream_connect_timeout_ms, 5000);
     cr_expect_eq(c.limits.upstream_timeout_ms, 30000);
     cr_expect_eq(c.limits.idle_timeout_ms, 120000);
+    cr_expect_eq(c.limits.header_timeout_ms, 10000);
+    cr_expect(!c.audit_require);
     cr_expect_eq(c.workers, 0);
     cr_expect_str_eq(c.caller_header, "privgate-caller");
     cr_expect_str_eq(c.audit_path, "-");
@@ -78,6 +80,8 @@ Test(config, full_file)
     cr_expect_eq(c->limits.upstream_connect_timeout_ms, 250);
     cr_expect_eq(c->limits.upstream_timeout_ms, 10000);
     cr_expect_eq(c->limits.idle_timeout_ms, 120000);
+    cr_expect_eq(c->limits.header_timeout_ms, 1500);
+    cr_expect(c->audit_require);
     /* every *.yaml of the folder, sorted; notes.txt ignored */
     cr_assert_eq(s->ncontracts, 2);
     cr_expect_str_eq(s->contracts[0]->provider, "pay");
