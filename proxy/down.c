@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/x509v3.h>
 
@@ -33,6 +34,54 @@ static struct flt_str rcstr(nghttp2_rcbuf *rc)
     nghttp2_vec v = nghttp2_rcbuf_get_buf(rc);
     struct flt_str s = {(const char *)v.base, v.len};
     return s;
+}
+
+/* ------------------------------------------------------------ protections */
+
+#define PX_LINGER_MS 1000u /* after GOAWAY: the peer's time to read it before we close */
+
+static uint64_t now_ms(const struct px_down *dc)
+{
+    return uv_now(&dc->base.w->loop);
+}
+
+static void watch_arm(struct px_down *dc, bool busy);
+
+/* Closes |dc| |ms| from now at the latest, whatever the peer does. */
+static void kill_after(struct px_down *dc, uint64_t ms)
+{
+    uint64_t at = now_ms(dc) + ms;
+    if (dc->kill_at && dc->kill_at <= at) return;
+    dc->kill_at = at;
+    watch_arm(dc, dc->streams != NULL);
+}
+
+/* An abusive HTTP/2 peer: GOAWAY(ENHANCE_YOUR_CALM), nothing more is read,
+ * and the connection closes once the GOAWAY is out (or PX_LINGER_MS later). */
+static void down_calm(struct px_down *dc)
+{
+    if (dc->calm || dc->base.dead) return;
+    dc->calm = true;
+    dc->goaway = true;
+    if (dc->base.s) nghttp2_session_terminate_session(dc->base.s, NGHTTP2_ENHANCE_YOUR_CALM);
+    px__sess_dirty(&dc->base);
+    kill_after(dc, PX_LINGER_MS);
+}
+
+/* Takes one token of the abuse budget (refilled at PX_CALM_RATE a second
+ * up to PX_CALM_BURST); none left: down_calm. */
+static void budget_take(struct px_down *dc)
+{
+    uint64_t now = now_ms(dc);
+    uint64_t el = now - dc->budget_t;
+    if (el >= 1000u / PX_CALM_RATE) {
+        int64_t b = el >= 1000u * PX_CALM_BURST
+                        ? PX_CALM_BURST
+                        : (int64_t)dc->budget + (int64_t)(el * PX_CALM_RATE / 1000u);
+        dc->budget = (int32_t)(b > PX_CALM_BURST ? PX_CALM_BURST : b);
+        dc->budget_t = now;
+    }
+    if (--dc->budget < 0) down_calm(dc);
 }
 
 /* --------------------------------------------------------- error answers */
@@ -141,6 +190,7 @@ static void h2s_answer(struct px_h2s *h, int status, const char *code, const cha
         {(uint8_t *)"privgate-request-id", (uint8_t *)h->rid, 19, 26, NGHTTP2_NV_FLAG_NONE},
     };
     h->responded = true;
+    h->t_out = uv_now(&h->w->loop);
     h->dc->proto->respond(h, nv, sizeof(nv) / sizeof(nv[0]), PX_RESP_ERR);
 }
 
@@ -210,6 +260,9 @@ void px__h2s_down_closed(struct px_h2s *h)
     }
     px__audit_record(h);
     px__metrics_request(h);
+    /* a completed exchange gives back one token of the abuse budget: the
+     * resets a busy, legitimate client causes scale with its traffic */
+    if (h->resp_done && h->dc && h->dc->budget < PX_CALM_BURST) h->dc->budget++;
     if (!h->resp_done || h->up_open || h->in_pending) h2s_cancel_up(h);
     h->finished = true;
     h2s_req_drop(h); /* nothing more leaves upstream: the credit goes back */
@@ -255,6 +308,7 @@ static void h2_credit(struct px_h2s *h)
     if (nghttp2_session_consume(s, h->id, (size_t)h->req.unconsumed) != 0)
         nghttp2_session_consume_connection(s, (size_t)h->req.unconsumed);
     h->req.unconsumed = 0;
+    h->t_in = uv_now(&h->w->loop); /* the caller may send again: its time starts now */
     px__sess_dirty(&h->dc->base);
 }
 
@@ -310,6 +364,7 @@ static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 bool px__h2s_resp_taken(struct px_h2s *h, size_t n)
 {
     h->bytes_out += n;
+    if (n) h->t_out = uv_now(&h->w->loop);
     if (h->resp.unconsumed && h->resp.bytes < PX_PIPE_HIGH && h->uc && h->uc->base.s) {
         nghttp2_session_consume(h->uc->base.s, h->up_id, (size_t)h->resp.unconsumed);
         h->resp.unconsumed = 0;
@@ -340,6 +395,7 @@ void px__h2s_respond(struct px_h2s *h, bool end)
     /* rstatus is three digits (nghttp2 validates :status; h1up formats it) */
     h->status = (h->rstatus[0] - '0') * 100 + (h->rstatus[1] - '0') * 10 + (h->rstatus[2] - '0');
     h->responded = true;
+    h->t_out = uv_now(&h->w->loop);
     px__pipe_clear(h->w, &h->replay); /* answered: no retry any more */
     h->replay_ok = false;
     if (end) {
@@ -357,6 +413,8 @@ void px__h2s_resp_data(struct px_h2s *h, const uint8_t *p, size_t n)
         if (h->uc && h->uc->base.s) nghttp2_session_consume(h->uc->base.s, h->up_id, n);
         return;
     }
+    /* bytes for a caller that had nothing to take: its time starts now */
+    if (h->resp.bytes == 0) h->t_out = uv_now(&h->w->loop);
     px__pipe_write(h->w, &h->resp, (const char *)p, n);
     h->resp.unconsumed += n;
     if (h->resp.bytes < PX_PIPE_HIGH && h->uc && h->uc->base.s) {
@@ -498,6 +556,10 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
         return 0;
     }
     nghttp2_session_set_stream_user_data(s, h->id, h);
+    /* header_timeout runs from here to the end of the header block */
+    h->t_head = now_ms(dc);
+    if (!h->t_head) h->t_head = 1; /* 0 means "complete" */
+    px__down_watch_soon(dc);
     return 0;
 }
 
@@ -517,17 +579,35 @@ struct px_h2s *px__h2s_open(struct px_down *dc, int32_t id)
     return h;
 }
 
+/* Decoded header bytes of one stream (all its blocks) past which the
+ * peer is attacking (an HPACK bomb: a large entry of the dynamic table
+ * referenced by many 1-byte fields): nghttp2 does not bound the decoded
+ * size, max_header_bytes only answers 431, this closes the connection. */
+static uint64_t bomb_limit(const struct px_h2s *h)
+{
+    uint64_t max = h->set->config.limits.max_header_bytes;
+    if (!max) max = 65536;
+    return max * 4 > 256u * 1024u ? max * 4 : 256u * 1024u;
+}
+
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *name,
                      nghttp2_rcbuf *value, uint8_t flags, void *ud)
 {
     (void)flags;
-    (void)ud;
-    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers are not forwarded */
+    struct px_down *dc = ud;
+    if (f->hd.type != NGHTTP2_HEADERS) return 0;
     struct px_h2s *h = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-    if (!h || h->head_err) return 0;
+    if (!h) return 0;
     struct flt_str n = rcstr(name), v = rcstr(value);
-    /* RFC 9113 6.5.2: entry size = name + value + 32 */
+    /* RFC 9113 6.5.2: entry size = name + value + 32; counted on every
+     * field of every block (CONTINUATIONs, trailers), kept or not */
+    h->block_bytes += n.len + v.len + 32;
+    if (h->block_bytes > bomb_limit(h)) {
+        down_calm(dc);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the rest of the block is not delivered */
+    }
+    if (f->headers.cat != NGHTTP2_HCAT_REQUEST || h->head_err)
+        return 0; /* trailers are not forwarded */
     h->header_bytes += n.len + v.len + 32;
     uint64_t max = h->set->config.limits.max_header_bytes;
     if (max && h->header_bytes > max) {
@@ -573,6 +653,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     struct px_down *dc = ud;
     struct px_h2s *h = nghttp2_session_get_stream_user_data(s, id);
     px__sess_dirty(&dc->base);
+    if (h && len) h->t_in = now_ms(dc);
     if (!h || px__h2s_req_body(h, (const char *)data, len) != 0) {
         discard(s, id, len);
         return 0;
@@ -621,12 +702,34 @@ int px__h2s_req_body(struct px_h2s *h, const char *data, size_t len)
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
-    (void)ud;
-    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+    struct px_down *dc = ud;
+    /* activity for idle_timeout: whole frames, not bytes (a frame that
+     * trickles in byte by byte does not keep a connection alive) */
+    dc->last_active = now_ms(dc);
+    switch (f->hd.type) {
+    case NGHTTP2_RST_STREAM: budget_take(dc); return 0; /* rapid reset (CVE-2023-44487) */
+    case NGHTTP2_PING:
+    case NGHTTP2_SETTINGS:
+        if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) budget_take(dc); /* floods: each costs an ACK */
+        return 0;
+    case NGHTTP2_DATA:
+        /* an empty DATA frame that does not end the stream does nothing but
+         * cost us a wake-up: a flood of them is an attack */
+        if (f->hd.length <= f->data.padlen && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            budget_take(dc);
+        break;
+    case NGHTTP2_HEADERS: break;
+    default: return 0;
+    }
+    if (dc->calm) return 0;
     struct px_h2s *h = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (!h) return 0;
-    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        h->t_head = 0;
+        h->t_in = dc->last_active;
+        dc->had_request = true;
         px__h2s_head_done(h);
+    }
     if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) px__h2s_req_end(h);
     return 0;
 }
@@ -642,6 +745,23 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
     return 0;
 }
 
+/* Resets the gateway sends because of the peer's stream errors ("MadeYouReset",
+ * CVE-2025-8671: window overflow by WINDOW_UPDATE, DATA beyond
+ * content-length, streams above the concurrency limit, malformed
+ * headers...) cost the peer like its own RST_STREAMs. Our own resets
+ * (INTERNAL_ERROR: the provider failed; CANCEL; NO_ERROR after an
+ * answer) do not. */
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    (void)s;
+    struct px_down *dc = ud;
+    if (f->hd.type != NGHTTP2_RST_STREAM) return 0;
+    uint32_t ec = f->rst_stream.error_code;
+    if (ec != NGHTTP2_NO_ERROR && ec != NGHTTP2_INTERNAL_ERROR && ec != NGHTTP2_CANCEL)
+        budget_take(dc);
+    return 0;
+}
+
 nghttp2_session_callbacks *px__down_callbacks(void)
 {
     nghttp2_session_callbacks *cb;
@@ -652,6 +772,7 @@ nghttp2_session_callbacks *px__down_callbacks(void)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     return cb;
 }
 
@@ -674,30 +795,174 @@ static void idle_closed(uv_handle_t *h)
     px__down_unref(h->data);
 }
 
-/* idle_timeout (SPEC 3): a connection without open streams and without
- * reads for that long is sent GOAWAY and closed. (HTTP/1.1: a request head
- * that trickles in does not count as reads, see h1down.c.) */
-static void idle_cb(uv_timer_t *t)
+/* ------------------------------------------------------------- watchdog */
+/*
+ * One timer per connection (dc->idle) enforces, docs/GATEWAY.md
+ * "Protections":
+ * - idle_timeout (SPEC 3): a connection without open streams and without
+ *   frames (HTTP/1.1: without requests) for that long is sent GOAWAY and
+ *   closed;
+ * - header_timeout: the first request head must be complete that long
+ *   after accept (TLS handshake, preface included); every request head
+ *   that long after its start; a request body must make progress at least
+ *   that often while the caller has flow-control credit;
+ * - idle_timeout again per stream: a response whose bytes wait for a
+ *   caller that takes none for that long is reset (a 1-byte window, or a
+ *   reader that stopped);
+ * - kill_at: the end of the grace given after a GOAWAY.
+ * Without streams it fires at the next deadline only (an idle connection
+ * costs no wake-ups); with streams every watch_period.
+ */
+
+static uint64_t watch_period(uint64_t ht, uint64_t idle)
+{
+    uint64_t p = 1000;
+    if (ht && ht / 4 < p) p = ht / 4;
+    if (idle && idle / 4 < p) p = idle / 4;
+    return p < 20 ? 20 : p;
+}
+
+static void watch_cb(uv_timer_t *t);
+
+static void watch_arm(struct px_down *dc, bool busy)
+{
+    if (dc->base.dead) return;
+    const struct ctr_limits *lim = &dc->base.w->set->config.limits;
+    uint64_t ht = lim->header_timeout_ms, idle = lim->idle_timeout_ms;
+    uint64_t now = now_ms(dc), next = UINT64_MAX, period = watch_period(ht, idle);
+    /* a deadline already past was acted on (the connection is closing):
+     * look again a period later. Never 0: libuv 1.44 runs a timer re-armed
+     * with 0 from its own callback again at once, for ever. */
+#define PX_SOONER(at)                                                                              \
+    next = (at) <= now ? (period < next ? period : next) : ((at)-now < next ? (at)-now : next)
+    if (dc->kill_at) PX_SOONER(dc->kill_at);
+    if (busy || dc->streams) PX_SOONER(now + period);
+    if (ht && !dc->had_request && !dc->goaway) PX_SOONER(dc->t_accept + ht);
+    if (idle && !dc->streams) PX_SOONER(dc->last_active + idle);
+#undef PX_SOONER
+    if (next == UINT64_MAX)
+        uv_timer_stop(&dc->idle);
+    else
+        uv_timer_start(&dc->idle, watch_cb, next, 0);
+}
+
+void px__down_watch_soon(struct px_down *dc)
+{
+    if (dc->base.dead) return;
+    const struct ctr_limits *lim = &dc->base.w->set->config.limits;
+    uint64_t p = watch_period(lim->header_timeout_ms, lim->idle_timeout_ms);
+    if (!uv_is_active((uv_handle_t *)&dc->idle) || uv_timer_get_due_in(&dc->idle) > p)
+        uv_timer_start(&dc->idle, watch_cb, p, 0);
+}
+
+/* The HTTP/2 streams of |dc|. Returns true while one needs watching. */
+static bool h2_watch(struct px_down *dc, uint64_t now, uint64_t ht, uint64_t idle)
+{
+    /* a stream held back by our own back-pressure keeps its credit, and
+     * may hold the connection window: no body is late on such a
+     * connection */
+    bool held = false;
+    for (struct px_h2s *h = dc->streams; h; h = h->dnext)
+        held |= h->req.unconsumed != 0;
+    for (struct px_h2s *h = dc->streams, *next; h; h = next) {
+        next = h->dnext;
+        if (ht && h->t_head && now - h->t_head >= ht) {
+            /* a header block not complete in time: the peer can send
+             * nothing else on the connection until it ends, and its HPACK
+             * state is mid-block, so the connection goes */
+            down_calm(dc);
+            return false;
+        }
+        if (ht && !h->t_head && !h->req_end && !held && now - h->t_in >= ht) {
+            h->t_in = now; /* one step per header_timeout */
+            if (!h->responded) {
+                /* cancels what went upstream: the provider never sees the
+                 * request complete */
+                px__h2s_refuse(h, 408, "invalid_request",
+                               "request body did not progress within header_timeout");
+            } else if (!h->finished) {
+                px__h2s_fail(h, 408, "invalid_request",
+                             "request body did not progress within header_timeout");
+            } else if (dc->base.s) {
+                /* answered already: stop the body for good (RFC 9113 8.1) */
+                nghttp2_submit_rst_stream(dc->base.s, NGHTTP2_FLAG_NONE, h->id, NGHTTP2_NO_ERROR);
+                px__sess_dirty(&dc->base);
+            }
+            continue;
+        }
+        if (idle && h->responded && !h->finished && !h->resp_done && h->resp.bytes > 0 &&
+            now - h->t_out >= idle) {
+            /* response bytes wait and the caller takes none (a window of
+             * 0 or 1 byte, or it stopped reading): free the stream */
+            px__h2s_fail(h, 408, "invalid_request", "the caller did not read the response");
+        }
+    }
+    return dc->streams != NULL;
+}
+
+static void watch_cb(uv_timer_t *t)
 {
     struct px_down *dc = t->data;
     if (dc->base.dead) return;
-    uint64_t ms = dc->base.w->set->config.limits.idle_timeout_ms;
-    uint64_t idle_for = uv_now(t->loop) - dc->last_active;
-    if (dc->streams || idle_for < ms) {
-        uv_timer_start(t, idle_cb, dc->streams ? ms : ms - idle_for, 0);
-        return;
-    }
-    if (dc->goaway) {
+    uint64_t now = now_ms(dc);
+    if (dc->kill_at && now >= dc->kill_at) {
+        dc->kill_at = 0;
+        dc->calm = false; /* no more grace: close now */
         px__down_kill(dc);
         return;
     }
-    px__down_goaway(dc);
-    if (!dc->base.dead) uv_timer_start(t, idle_cb, 1000, 0); /* then close even if the peer stays */
+    const struct ctr_limits *lim = &dc->base.w->set->config.limits;
+    uint64_t ht = lim->header_timeout_ms, idle = lim->idle_timeout_ms;
+    bool busy = false;
+    if (dc->h1)
+        busy = px__h1_watch(dc, now, ht, idle);
+    else if (dc->base.s && !dc->calm)
+        busy = h2_watch(dc, now, ht, idle);
+    if (dc->base.dead) return;
+    if (ht && !dc->had_request && !dc->goaway && !busy && !dc->streams &&
+        now - dc->t_accept >= ht) {
+        /* no request in time (handshake, preface, first head): close */
+        if (dc->base.s) {
+            nghttp2_session_terminate_session(dc->base.s, NGHTTP2_NO_ERROR);
+            dc->goaway = true;
+            px__sess_dirty(&dc->base);
+            kill_after(dc, PX_LINGER_MS);
+        } else {
+            px__down_kill(dc);
+            return;
+        }
+    }
+    /* (an HTTP/1.1 head that trickles in is no activity: it counts) */
+    if (idle && !dc->streams && now - dc->last_active >= idle) {
+        if (dc->goaway) {
+            px__down_kill(dc);
+            return;
+        }
+        px__down_goaway(dc);
+        if (dc->base.dead) return;
+        kill_after(dc, PX_LINGER_MS); /* then close even if the peer stays */
+        dc->last_active = now;
+    }
+    watch_arm(dc, busy);
 }
 
 void px__down_kill(struct px_down *dc)
 {
     if (dc->base.dead) return;
+    struct px_conn *c = &dc->base.conn;
+    if (dc->calm && dc->base.s && !c->closing && !px_conn_busy(c) && !dc->base.conn.ssl) {
+        /* told to calm down, and the GOAWAY is out: shut our side and drop
+         * the peer's bytes until it closes (or kill_at), so that its unread
+         * input does not turn our GOAWAY into a TCP reset */
+        px__sess_undirty(&dc->base);
+        while (dc->streams)
+            px__h2s_down_closed(dc->streams);
+        nghttp2_session_del(dc->base.s);
+        dc->base.s = NULL;
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) shutdown(fd, SHUT_WR);
+        return;
+    }
     dc->base.dead = true;
     struct px_worker *w = dc->base.w;
     px__sess_undirty(&dc->base);
@@ -773,7 +1038,8 @@ static void h2_start(struct px_down *dc)
 {
     struct px_worker *w = dc->base.w;
     dc->proto = &px__down_h2;
-    if (nghttp2_session_server_new2(&dc->base.s, w->gw->down_cbs, dc, w->gw->down_opt) != 0) {
+    if (nghttp2_session_server_new3(&dc->base.s, w->gw->down_cbs, dc, w->gw->down_opt,
+                                    px_pool_nghttp2_mem()) != 0) {
         dc->base.s = NULL;
         px__down_kill(dc);
         return;
@@ -861,10 +1127,20 @@ static const char h2_preface[24] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 static void h2_read(struct px_down *dc, const char *p, size_t n)
 {
+    if (dc->calm) return; /* closing: its bytes cost us nothing more */
     ssize_t r = nghttp2_session_mem_recv(dc->base.s, (const uint8_t *)p, n);
-    if (r < 0) {
+    if (r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+        /* nghttp2's own limits: more PING/SETTINGS ACKs queued than
+         * max_outbound_ack, or a header block in more CONTINUATIONs than
+         * max_continuations (CVE-2024-28182) */
+        down_calm(dc);
+    } else if (r < 0) {
         /* protocol error: send GOAWAY, then close (px_h2_flush reports it) */
         nghttp2_session_terminate_session(dc->base.s, NGHTTP2_PROTOCOL_ERROR);
+    } else if (!dc->calm && nghttp2_session_get_outbound_queue_size(dc->base.s) > PX_OBQ_MAX) {
+        /* the peer makes us queue frames (resets, ACKs, WINDOW_UPDATEs) it
+         * does not read: memory it could grow without bound */
+        down_calm(dc);
     }
     px__sess_dirty(&dc->base);
 }
@@ -905,8 +1181,9 @@ static void dc_on_read(struct px_conn *c, const char *p, size_t n)
         px__h1_read(dc, p, n);
         return;
     }
-    dc->last_active = uv_now(&dc->base.w->loop);
+    if (dc->calm) return;
     if (!dc->proto) {
+        dc->last_active = uv_now(&dc->base.w->loop);
         sniff(dc, p, n);
         return;
     }
@@ -946,9 +1223,9 @@ void px__down_accept(struct px_worker *w, uv_stream_t *server, SSL_CTX *ctx)
     dc->handles = 2;
     uv_timer_init(&w->loop, &dc->idle);
     dc->idle.data = dc;
-    dc->last_active = uv_now(&w->loop);
-    uint64_t ims = w->set->config.limits.idle_timeout_ms;
-    if (ims) uv_timer_start(&dc->idle, idle_cb, ims, 0);
+    dc->last_active = dc->t_accept = dc->budget_t = uv_now(&w->loop);
+    dc->budget = PX_CALM_BURST;
+    watch_arm(dc, false);
     dc->next = w->downs;
     if (w->downs) w->downs->prev = dc;
     w->downs = dc;

@@ -104,6 +104,9 @@ struct px_h1 {
     bool kill;        /* close at the next flush */
     bool shut;        /* shutdown(SHUT_WR) sent */
     bool paused;      /* socket reading stopped */
+    /* header_timeout (px__h1_watch): uv_now of the first byte of the head
+     * being read (0: none), of the last body progress */
+    uint64_t t_head, t_in;
     uv_check_t check;
     uv_shutdown_t shutreq;
 };
@@ -540,6 +543,9 @@ static void start_request(struct px_h1 *x, size_t len)
         return;
     }
     x->cur = h;
+    dc->had_request = true;
+    x->t_in = uv_now(&dc->base.w->loop);
+    px__down_watch_soon(dc);
     struct head_info hi;
     memset(&hi, 0, sizeof(hi));
     if (parse_head(x, h, x->head, len, &hi) != 0) {
@@ -609,9 +615,19 @@ static bool read_head(struct px_h1 *x)
     }
     x->hscan = i;
     if (!end) {
-        if (avail > max) refuse_unread(x, 431, "request head larger than max_header_bytes");
-        return avail > max;
+        if (avail > max) {
+            x->t_head = 0;
+            refuse_unread(x, 431, "request head larger than max_header_bytes");
+            return true;
+        }
+        if (!x->t_head) {
+            /* header_timeout runs from the head's first byte */
+            x->t_head = uv_now(&x->dc->base.w->loop) | 1;
+            px__down_watch_soon(x->dc);
+        }
+        return false;
     }
+    x->t_head = 0;
     if (end > max) {
         refuse_unread(x, 431, "request head larger than max_header_bytes");
         return true;
@@ -740,6 +756,8 @@ static void update_reading(struct px_h1 *x)
     if (stop != x->paused) {
         x->paused = stop;
         px_conn_pause(c, stop);
+        /* reading again: the body's time starts now */
+        if (!stop) x->t_in = uv_now(&x->dc->base.w->loop);
     }
 }
 
@@ -837,6 +855,7 @@ static bool must_wait(const struct px_h2s *h)
 static void resume_body(struct px_h1 *x)
 {
     x->bp = false;
+    x->t_in = uv_now(&x->dc->base.w->loop); /* the caller may send again: its time starts now */
     uv_check_stop(&x->check);
     dirty(x);
 }
@@ -1023,7 +1042,7 @@ void px__h1_read(struct px_down *dc, const char *p, size_t n)
         }
         return;
     }
-    if (x->state == H1_BODY) dc->last_active = uv_now(&dc->base.w->loop);
+    if (x->state == H1_BODY) dc->last_active = x->t_in = uv_now(&dc->base.w->loop);
     if (x->ioff > 0 && (x->ioff == x->ilen || x->ilen + n > x->icap)) {
         memmove(x->in, x->in + x->ioff, x->ilen - x->ioff);
         x->ilen -= x->ioff;
@@ -1062,6 +1081,51 @@ void px__h1_free(struct px_h1 *x)
     free(x->head);
     free(x->out);
     free(x);
+}
+
+/* ------------------------------------------------------------- watchdog */
+
+bool px__h1_watch(struct px_down *dc, uint64_t now, uint64_t ht, uint64_t idle)
+{
+    struct px_h1 *x = dc->h1;
+    if (x->kill) return false;
+    if (x->state == H1_HEAD && !x->cur && x->t_head) {
+        /* the first head is also due header_timeout after accept */
+        if (ht && (now - x->t_head >= ht || (!dc->had_request && now - dc->t_accept >= ht))) {
+            /* slowloris: answered 408, nothing was decided or sent */
+            x->t_head = 0;
+            refuse_unread(x, 408, "request head not complete within header_timeout");
+        }
+        return true;
+    }
+    struct px_h2s *h = x->cur;
+    if (x->state == H1_BODY && ht && !x->bp && !x->paused && now - x->t_in >= ht) {
+        /* the body stalled while we were reading it (or dropping it after
+         * an early answer): 408 when nothing was answered yet (the
+         * upstream request, if it left, is reset), then close — HTTP/1.1
+         * cannot skip the rest of a body it did not get */
+        x->t_in = now;
+        x->state = H1_CLOSING;
+        x->close_after = true;
+        x->ioff = x->ilen = 0;
+        if (h && !h->responded)
+            px__h2s_refuse(h, 408, "invalid_request",
+                           "request body did not progress within header_timeout");
+        else if (h && !h->finished)
+            px__h2s_fail(h, 408, "invalid_request",
+                         "request body did not progress within header_timeout");
+        dirty(x);
+        return true;
+    }
+    if (h && idle && x->resp_head && !x->resp_complete && !h->finished && x->olen > x->ooff &&
+        now - h->t_out >= idle) {
+        /* the caller takes no response bytes: the connection goes */
+        px__h2s_fail(h, 408, "invalid_request", "the caller did not read the response");
+        return true;
+    }
+    /* an answer still going out before our side shuts down (then
+     * dc->goaway; idle_timeout ends the wait for the peer's close) */
+    return h != NULL || x->state == H1_BODY || (x->state == H1_CLOSING && !dc->goaway);
 }
 
 /* ---------------------------------------------------------------- set-up */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "proxy/gw.h"
@@ -98,6 +99,21 @@ static void on_worker_done(uv_async_t *a)
     uv_stop(a->loop);
 }
 
+/* Each connection takes a file descriptor: the soft limit is raised to the
+ * hard one (a process may do that itself). Returns the limit now. */
+#define PX_NOFILE_WANT 8192u
+
+static rlim_t raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return RLIM_INFINITY;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur;
+}
+
 static unsigned cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -131,6 +147,7 @@ int px_serve(const char *config_path)
     uv_signal_start(&sig_hup, on_hup, SIGHUP);
     uv_signal_start(&sig_term, on_term, SIGTERM);
     uv_signal_start(&sig_int, on_term, SIGINT);
+    rlim_t nofile = raise_nofile();
     struct diag_first df = {"", 0};
     G.set = load(config_path, &df);
     if (!G.set) {
@@ -215,6 +232,16 @@ int px_serve(const char *config_path)
     nghttp2_option_set_no_auto_window_update(G.down_opt, 1);
     nghttp2_option_set_no_auto_window_update(G.up_opt, 1);
     nghttp2_option_set_no_recv_client_magic(G.down_opt, 0);
+    /* HTTP/2 abuse limits of nghttp2 (their defaults, made explicit; the
+     * gateway's own budget is in down.c, docs/GATEWAY.md "Protections"):
+     * PING/SETTINGS ACKs queued for a peer that does not read them,
+     * entries of one SETTINGS frame, CONTINUATION frames of one header
+     * block (CVE-2024-28182), and RST_STREAMs received (CVE-2023-44487:
+     * a backstop, down.c's budget is tighter) */
+    nghttp2_option_set_max_outbound_ack(G.down_opt, 1000);
+    nghttp2_option_set_max_settings(G.down_opt, 32);
+    nghttp2_option_set_max_continuations(G.down_opt, 8);
+    nghttp2_option_set_stream_reset_rate_limit(G.down_opt, 1000, 33);
 
     unsigned started = 0;
     for (unsigned w = 0; w < G.nworkers; w++) {
@@ -249,6 +276,12 @@ int px_serve(const char *config_path)
     if (G.set->config.admin_address)
         fprintf(stderr, "privgate: admin on %s\n", G.set->config.admin_address);
     fprintf(stderr, "privgate: %zu contract(s), %u worker(s)\n", G.set->ncontracts, G.nworkers);
+    /* said once at start-up rather than found as refused connections later */
+    if (nofile != RLIM_INFINITY && nofile < PX_NOFILE_WANT)
+        fprintf(stderr,
+                "privgate: note: at most %llu open files (hard limit of RLIMIT_NOFILE); each "
+                "connection takes one: raise it (ulimit -Hn, LimitNOFILE=) for more\n",
+                (unsigned long long)nofile);
 
     uv_run(loop, UV_RUN_DEFAULT);
 
