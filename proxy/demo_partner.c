@@ -10,6 +10,10 @@
  *                         [--delay-ms N] [--status N] [--break-response]
  *                         [--max-echo N] [--goaway-after N] [--refuse-every N]
  *                         [--no-content-length]
+ *                         fault injection (tests/e2e/test_faults.c):
+ *                         [--reset-request-after BYTES] [--close-request-after BYTES]
+ *                         [--reset-response] [--stall-response] [--garbage-response]
+ *                         [--garbage] [--goaway-on-connect] [--hold-file F]
  */
 #include "proxy/net.h"
 
@@ -30,11 +34,17 @@ struct opts {
     const char *cert, *key, *cert_out, *record, *port_file;
     unsigned delay_ms;
     unsigned status;
-    bool break_response;
     bool no_length; /* --no-content-length: responses without one (streamed) */
     size_t max_echo;
     unsigned goaway_after;
     unsigned refuse_every;
+    /* fault injection: what a broken provider does, for the tests */
+    size_t reset_request_after; /* RST_STREAM once this much body came, before its end */
+    size_t close_request_after; /* the same, closing the connection instead */
+    enum { MID_NONE, MID_BREAK, MID_RESET, MID_STALL, MID_GARBAGE } mid_response;
+    bool garbage;           /* answer a new connection with bytes that are not HTTP/2 */
+    bool goaway_on_connect; /* GOAWAY(last stream 0) at once, process nothing */
+    const char *hold_file;  /* answer paths with "hold=1" once this file exists */
 };
 
 static struct opts O = {.host = "127.0.0.1", .status = 200, .max_echo = 1u << 20};
@@ -107,6 +117,8 @@ struct dstream {
     uv_timer_t timer;
     bool timer_on;
     bool gone;
+    bool faulted;       /* the mid-request fault was injected */
+    bool reset_pending; /* --reset-response: reset at the next flush */
     struct dstream *prev, *next;
 };
 
@@ -118,6 +130,8 @@ struct dconn {
     unsigned requests; /* complete requests received */
     unsigned seen;     /* for --refuse-every */
     struct dstream *streams;
+    bool reset_pending;   /* --reset-response: some stream is to be reset */
+    bool garbage_pending; /* --garbage-response: raw bytes to write at the next flush */
 };
 
 static void dconn_flush(struct dconn *d);
@@ -164,11 +178,15 @@ static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     (void)ud;
     struct dstream *st = src->ptr;
     size_t n = st->resp.len - st->resp_off;
-    if (O.break_response) {
-        /* send half the body, then drop the connection */
+    if (O.mid_response != MID_NONE) {
+        /* send half the body, then fail in the way asked for */
         size_t half = st->resp.len / 2;
         if (st->resp_off >= half) {
-            st->dc->dead = true;
+            if (O.mid_response == MID_BREAK) st->dc->dead = true;
+            if (O.mid_response == MID_RESET) st->reset_pending = st->dc->reset_pending = true;
+            if (O.mid_response == MID_GARBAGE) st->dc->garbage_pending = true;
+            /* MID_STALL: deferred for ever, the connection stays open */
+            if (O.mid_response != MID_STALL) dconn_flush(st->dc);
             return NGHTTP2_ERR_DEFERRED;
         }
         if (n > half - st->resp_off) n = half - st->resp_off;
@@ -203,6 +221,15 @@ static void delay_cb(uv_timer_t *t)
 {
     struct dstream *st = t->data;
     if (!st->gone) respond(st);
+}
+
+/* --hold-file: polled (the test creates the file to release the answers) */
+static void hold_cb(uv_timer_t *t)
+{
+    struct dstream *st = t->data;
+    if (st->gone || access(O.hold_file, F_OK) != 0) return;
+    uv_timer_stop(t);
+    respond(st);
 }
 
 static void build_and_respond(struct dstream *st)
@@ -241,6 +268,13 @@ static void build_and_respond(struct dstream *st)
         (void)w;
         r->len--;
         r->p[r->len] = '\0';
+    }
+    if (O.hold_file && st->path.p && strstr(st->path.p, "hold=1")) {
+        uv_timer_init(g_loop, &st->timer);
+        st->timer.data = st;
+        st->timer_on = true;
+        uv_timer_start(&st->timer, hold_cb, 10, 10);
+        return;
     }
     if (O.delay_ms > 0) {
         uv_timer_init(g_loop, &st->timer);
@@ -300,10 +334,21 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     (void)flags;
     (void)ud;
     struct dstream *st = nghttp2_session_get_stream_user_data(s, id);
-    if (!st) return 0;
+    if (!st || st->faulted) return 0;
     st->body_len += len;
     EVP_DigestUpdate(st->sha, data, len);
     if (st->body.len + len <= O.max_echo) db_add(&st->body, (const char *)data, len);
+    /* a provider that gives up while the request body is still coming:
+     * the request is never complete here, so it is never recorded */
+    if (O.reset_request_after && st->body_len >= O.reset_request_after) {
+        st->faulted = true;
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+        dconn_flush(st->dc);
+    } else if (O.close_request_after && st->body_len >= O.close_request_after) {
+        st->faulted = true;
+        st->dc->dead = true;
+        dconn_flush(st->dc);
+    }
     return 0;
 }
 
@@ -313,8 +358,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
         (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         struct dstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-        if (!st) return 0;
+        if (!st || st->faulted) return 0;
         struct dconn *d = st->dc;
+        /* after GOAWAY(0) nothing is processed (RFC 9113 6.8), nor on a
+         * connection the fault options are closing (--break-response
+         * keeps answering what completes until the connection is gone) */
+        if (O.goaway_on_connect || (d->dead && O.mid_response != MID_BREAK)) return 0;
         /* --refuse-every N: every Nth request is reset with REFUSED_STREAM
          * (not processed, not recorded) */
         if (O.refuse_every && ++d->seen % O.refuse_every == 0) {
@@ -376,7 +425,25 @@ static void idle_cb(uv_idle_t *h)
     struct dconn *d = h->data;
     uv_idle_stop(h);
     if (!d->s || d->conn.closing) return;
+    if (d->reset_pending) {
+        /* not from inside the data callback: nghttp2 is sending then */
+        d->reset_pending = false;
+        for (struct dstream *st = d->streams; st; st = st->next)
+            if (st->reset_pending) {
+                st->reset_pending = false;
+                nghttp2_submit_rst_stream(d->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+            }
+    }
     int rv = px_h2_flush(d->s, &d->conn);
+    if (rv == 0 && d->garbage_pending) {
+        /* between two whole frames: the peer's framing breaks here */
+        static const char junk[] = "\xff\xff\xff\x09garbage, not a frame\r\n";
+        px_conn_write(&d->conn, junk, sizeof(junk) - 1);
+        px_conn_kick(&d->conn);
+        d->garbage_pending = false;
+        d->dead = true;
+        return;
+    }
     if (rv != 0 || (d->dead && !px_conn_busy(&d->conn))) dconn_kill(d);
 }
 
@@ -396,8 +463,21 @@ static void dc_on_ready(struct px_conn *c, const char *err)
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
     };
+    if (O.garbage) {
+        /* not an HTTP/2 server: no SETTINGS, bytes that are no frame */
+        static const char junk[] = "HTTP/1.1 200 OK\r\n\r\n\x00\x01garbage\xff\xfe";
+        px_conn_write(&d->conn, junk, sizeof(junk) - 1);
+        px_conn_kick(&d->conn);
+        d->dead = true;
+        dconn_flush(d);
+        return;
+    }
     nghttp2_submit_settings(d->s, NGHTTP2_FLAG_NONE, iv, 2);
     nghttp2_session_set_local_window_size(d->s, NGHTTP2_FLAG_NONE, 0, 16 << 20);
+    if (O.goaway_on_connect) {
+        nghttp2_submit_goaway(d->s, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+        d->dead = true;
+    }
     dconn_flush(d);
 }
 
@@ -455,7 +535,9 @@ static void usage(void)
     fputs("usage: privgate-demo-partner [--listen HOST:PORT] [--h2c] [--cert FILE --key FILE]\n"
           "       [--cert-out FILE] [--record FILE] [--port-file FILE] [--delay-ms N]\n"
           "       [--status N] [--break-response] [--max-echo BYTES] [--goaway-after N]\n"
-          "       [--refuse-every N] [--no-content-length]\n",
+          "       [--refuse-every N] [--no-content-length] [--reset-request-after BYTES]\n"
+          "       [--close-request-after BYTES] [--reset-response] [--stall-response]\n"
+          "       [--garbage-response] [--garbage] [--goaway-on-connect] [--hold-file FILE]\n",
           stderr);
 }
 
@@ -481,7 +563,17 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--h2c") == 0) {
             O.h2c = true;
         } else if (strcmp(a, "--break-response") == 0) {
-            O.break_response = true;
+            O.mid_response = MID_BREAK;
+        } else if (strcmp(a, "--reset-response") == 0) {
+            O.mid_response = MID_RESET;
+        } else if (strcmp(a, "--stall-response") == 0) {
+            O.mid_response = MID_STALL;
+        } else if (strcmp(a, "--garbage-response") == 0) {
+            O.mid_response = MID_GARBAGE;
+        } else if (strcmp(a, "--garbage") == 0) {
+            O.garbage = true;
+        } else if (strcmp(a, "--goaway-on-connect") == 0) {
+            O.goaway_on_connect = true;
         } else if (strcmp(a, "--no-content-length") == 0) {
             O.no_length = true;
         } else if (!v) {
@@ -526,6 +618,15 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--goaway-after") == 0 && parse_uint(v, 1u << 30, &u)) {
             O.goaway_after = (unsigned)u;
+            i++;
+        } else if (strcmp(a, "--reset-request-after") == 0 && parse_uint(v, 1ul << 40, &u) && u) {
+            O.reset_request_after = u;
+            i++;
+        } else if (strcmp(a, "--close-request-after") == 0 && parse_uint(v, 1ul << 40, &u) && u) {
+            O.close_request_after = u;
+            i++;
+        } else if (strcmp(a, "--hold-file") == 0) {
+            O.hold_file = v;
             i++;
         } else if (strcmp(a, "--max-echo") == 0 && parse_uint(v, 1ul << 30, &u)) {
             O.max_echo = u;
