@@ -93,7 +93,23 @@ struct px_down {
     struct px_h1 *h1;                  /* HTTP/1.1 state; NULL for h2 */
     uint8_t nsniff;                    /* cleartext: bytes of a possible h2 preface */
     char sniff[24];
+    /* ---- protections (down.c; docs/GATEWAY.md "Protections") ---- */
+    uint64_t t_accept; /* uv_now at accept: the first request head is due header_timeout after */
+    bool had_request;  /* a request head was complete on this connection */
+    bool calm;         /* told GOAWAY(ENHANCE_YOUR_CALM): closing, input ignored */
+    uint64_t kill_at;  /* uv_now after which the connection is closed whatever the peer does */
+    int32_t budget;    /* abuse budget (token bucket, PX_CALM_*) */
+    uint64_t budget_t; /* uv_now of its last refill */
+    int32_t ctl_free;  /* control frames still free before they cost budget (down.c PX_CTL_*) */
 };
+/* Abuse budget of an HTTP/2 downstream connection: resets it caused (its
+ * RST_STREAMs, and the ones its stream errors made the gateway send), empty
+ * DATA frames, PINGs and SETTINGS each take one token; a completed request
+ * gives one back, and PX_CALM_RATE come back per second, up to
+ * PX_CALM_BURST. Out of tokens: GOAWAY(ENHANCE_YOUR_CALM) and close. */
+#define PX_CALM_BURST 256
+#define PX_CALM_RATE 128
+#define PX_OBQ_MAX 4096 /* frames queued for a peer that does not read them */
 
 enum px_up_state { PX_UP_CONNECTING = 0, PX_UP_READY, PX_UP_GOAWAY, PX_UP_DEAD };
 
@@ -177,6 +193,12 @@ struct px_h2s {
     char errbody[768];
     size_t errlen, erroff;
     char rid[27];
+    /* protections (down.c watchdog): uv_now of the head's start (0 once it
+     * is complete), of the last request body progress, of the last
+     * response bytes the caller took; decoded header bytes of every block
+     * of the stream (trailers too) */
+    uint64_t t_head, t_in, t_out;
+    uint64_t block_bytes;
     uv_timer_t timer; /* response timeout; initialised once per pooled object */
     uint64_t t0;
     uint64_t bytes_in;  /* request body bytes received */
@@ -272,6 +294,7 @@ struct px_worker {
     uint64_t rng[2];
     struct px_metrics met; /* 64-byte aligned: workers are allocated aligned */
     char audit_line[PX_AUDIT_LINE_MAX];
+    struct px_audit_q *audit_q; /* audit.c: this worker's record ring (worker thread only) */
 };
 
 struct px_gw {
@@ -308,6 +331,8 @@ SSL_CTX *px__client_ctx(struct px_worker *w, const char *ca, char *err, size_t e
 void px__down_accept(struct px_worker *w, uv_stream_t *server, SSL_CTX *ctx);
 void px__down_kill(struct px_down *dc);
 void px__down_goaway(struct px_down *dc);
+/* TLS close_notify now, when nothing else is waiting to be written (down.c). */
+void px__down_close_notify(struct px_conn *c);
 nghttp2_session_callbacks *px__down_callbacks(void);
 /* Called by up.c */
 void px__h2s_fail(struct px_h2s *h, int status, const char *code, const char *msg);
@@ -384,6 +409,12 @@ void px__h1_free(struct px_h1 *h1);
 /* Listener TLS contexts: ALPN h2, then http/1.1. Start-up: parser limits. */
 void px__h1_tls_ctx(SSL_CTX *ctx);
 void px__h1_init(void);
+/* down.c watchdog, every tick of an HTTP/1.1 connection: header_timeout
+ * (|ht| ms, 0 = off) on the head and the body, |idle| ms without the
+ * caller taking response bytes. True while a request is under way. */
+bool px__h1_watch(struct px_down *dc, uint64_t now, uint64_t ht, uint64_t idle);
+/* down.c: the watchdog of |dc| should look again soon (a head started). */
+void px__down_watch_soon(struct px_down *dc);
 
 /* ------------------------------------------ HTTP/1.1 upstreams (h1up.c) */
 /*
@@ -432,9 +463,17 @@ void px__up_move(struct px_h2s *h, struct px_up *to);
 
 /* audit.c */
 int px__audit_open(const char *path, char *err, size_t errlen);
-void px__audit_push(const char *line, size_t len);
+struct px_audit_q;
+/* Copies one whole record into |w|'s ring (worker thread only; never blocks). */
+void px__audit_push(struct px_worker *w, const char *line, size_t len);
 void px__audit_close(void);
 uint64_t px__audit_dropped(void);
 void px__audit_record(struct px_h2s *h);
+/* Records lost since start: ring full (a worker found no room) and write
+ * errors (disk full, I/O error...). Any thread. */
+void px__audit_lost(uint64_t *queue_full, uint64_t *write_error);
+/* True while records are being lost: the last write failed, or records
+ * were dropped since the last successful write. Any thread. */
+bool px__audit_failing(void);
 
 #endif

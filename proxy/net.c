@@ -2,11 +2,14 @@
  * privgate proxy: TCP + TLS transport (see net.h).
  *
  * Reads land in a per-thread buffer and are handed on synchronously, so a
- * connection owns no read buffer. TLS runs over memory BIOs: ciphertext
- * read from the socket is written to rbio, plaintext comes out of
- * SSL_read; SSL_write produces records in wbio that are moved to |out|.
- * ERR_clear_error() precedes every SSL_* I/O call and SSL_get_error() is
- * translated on the spot (STYLE 4).
+ * connection owns no read buffer. Its output buffers (|out|, and |pt| for
+ * TLS) come from the thread's pool when there is something to send and go
+ * back when it has been sent, so an idle connection holds neither.
+ *
+ * TLS runs over memory BIOs: ciphertext read from the socket is written to
+ * rbio, plaintext comes out of SSL_read; SSL_write produces records in
+ * wbio that are moved to |out|. ERR_clear_error() precedes every SSL_* I/O
+ * call and SSL_get_error() is translated on the spot (STYLE 4).
  */
 #include "proxy/net.h"
 
@@ -36,9 +39,9 @@ static void conn_closed(uv_handle_t *h)
     struct px_conn *c = h->data;
     if (c->ssl) SSL_free(c->ssl);
     c->ssl = NULL;
-    free(c->out);
+    px_pool_free(c->out);
     c->out = NULL;
-    free(c->pt);
+    px_pool_free(c->pt);
     c->pt = NULL;
     if (c->ops->on_close) c->ops->on_close(c);
 }
@@ -48,16 +51,30 @@ int px_conn_init(uv_loop_t *loop, struct px_conn *c, const struct px_conn_ops *o
     memset(c, 0, sizeof(*c));
     c->ops = ops;
     c->ud = ud;
-    c->out = malloc(PX_CONN_OUT_CAP);
-    if (!c->out) return UV_ENOMEM;
     int rv = uv_tcp_init(loop, &c->tcp);
-    if (rv != 0) {
-        free(c->out);
-        c->out = NULL;
-        return rv;
-    }
+    if (rv != 0) return rv;
     c->tcp.data = c;
     return 0;
+}
+
+/* The output buffer, taken from the pool on first use. */
+static bool out_get(struct px_conn *c)
+{
+    if (!c->out) c->out = px_pool_alloc(PX_CONN_OUT_CAP);
+    return c->out != NULL;
+}
+
+/* Gives the output buffers back once everything has left. */
+static void out_put(struct px_conn *c)
+{
+    if (c->out && c->len == 0 && c->fly == 0) {
+        px_pool_free(c->out);
+        c->out = NULL;
+    }
+    if (c->pt && c->ptlen == 0) {
+        px_pool_free(c->pt);
+        c->pt = NULL;
+    }
 }
 
 void px_conn_close(struct px_conn *c)
@@ -77,6 +94,11 @@ static void conn_fail(struct px_conn *c, const char *err)
 /* Moves TLS records from wbio into |out|. */
 static void tls_drain(struct px_conn *c)
 {
+    if (BIO_ctrl_pending(c->wbio) == 0) return;
+    if (!out_get(c)) {
+        conn_fail(c, "out of memory");
+        return;
+    }
     while (c->len < PX_CONN_OUT_CAP) {
         int n = BIO_read(c->wbio, c->out + c->len, (int)(PX_CONN_OUT_CAP - c->len));
         if (n <= 0) break;
@@ -95,6 +117,7 @@ static void write_done(uv_write_t *req, int status)
     memmove(c->out, c->out + c->fly, c->len - c->fly);
     c->len -= c->fly;
     c->fly = 0;
+    c->blocked = false;
     if (c->ssl) tls_drain(c);
     if (c->ops->on_writable) c->ops->on_writable(c);
     px_conn_kick(c);
@@ -128,7 +151,28 @@ void px_conn_kick(struct px_conn *c)
 {
     if (c->closing) return;
     if (c->ssl && c->ready) tls_seal(c);
-    if (c->fly > 0 || c->len == 0) return;
+    /* Most flushes fit in the socket buffer: written at once, the output
+     * buffer goes back to the pool now instead of after a loop turn (a
+     * burst of new connections then shares a few buffers instead of
+     * holding one each). Not for a writer that was refused bytes: it waits
+     * for on_writable, which only a completed uv_write calls. */
+    while (!c->closing && c->fly == 0 && c->len > 0 && !c->blocked) {
+        uv_buf_t tb = uv_buf_init(c->out, (unsigned)c->len);
+        int k = uv_try_write((uv_stream_t *)&c->tcp, &tb, 1);
+        if (k < 0) {
+            if (k != UV_EAGAIN) conn_fail(c, uv_strerror(k));
+            break;
+        }
+        memmove(c->out, c->out + k, c->len - (size_t)k);
+        c->len -= (size_t)k;
+        if (c->len > 0) break;               /* the socket is full: uv_write the rest */
+        if (c->ssl && c->ready) tls_seal(c); /* records or plaintext still waiting */
+    }
+    if (c->closing || c->fly > 0) return;
+    if (c->len == 0) {
+        out_put(c);
+        return;
+    }
     uv_buf_t b = uv_buf_init(c->out, (unsigned)c->len);
     c->fly = c->len;
     c->wreq.data = c;
@@ -146,13 +190,24 @@ bool px_conn_busy(const struct px_conn *c)
 
 size_t px_conn_write(struct px_conn *c, const char *p, size_t n)
 {
-    if (c->closing) return 0;
+    if (c->closing || n == 0) return 0;
     if (!c->ssl) {
+        if (!out_get(c)) {
+            conn_fail(c, "out of memory");
+            return 0;
+        }
         size_t room = PX_CONN_OUT_CAP - c->len;
-        if (n > room) n = room;
+        if (n > room) {
+            n = room;
+            c->blocked = true;
+        }
         memcpy(c->out + c->len, p, n);
         c->len += n;
         return n;
+    }
+    if (!c->pt && !(c->pt = px_pool_alloc(PX_TLS_CHUNK))) {
+        conn_fail(c, "out of memory");
+        return 0;
     }
     size_t done = 0;
     while (done < n) {
@@ -163,6 +218,7 @@ size_t px_conn_write(struct px_conn *c, const char *p, size_t n)
         c->ptlen += k;
         done += k;
     }
+    if (done < n) c->blocked = true;
     return done;
 }
 
@@ -279,14 +335,6 @@ static int tls_setup(struct px_conn *c, SSL_CTX *ctx)
         return UV_ENOMEM;
     }
     BIO_set_mem_eof_return(c->rbio, -1);
-    c->pt = malloc(PX_TLS_CHUNK);
-    if (!c->pt) {
-        BIO_free(c->rbio);
-        BIO_free(c->wbio);
-        SSL_free(c->ssl);
-        c->ssl = NULL;
-        return UV_ENOMEM;
-    }
     SSL_set_bio(c->ssl, c->rbio, c->wbio);
     SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE);
     return 0;

@@ -20,7 +20,9 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
-/* Pending output per connection (plaintext for cleartext, records for TLS). */
+/* Pending output per connection (plaintext for cleartext, records for TLS).
+ * Taken from the thread's pool when output is queued and given back when
+ * it has all been written: an idle connection holds no output buffer. */
 #define PX_CONN_OUT_CAP (128u * 1024u)
 
 struct px_conn;
@@ -54,11 +56,16 @@ struct px_conn {
     bool reading;
     bool eof_sent;
     /* out[0, fly) is being written by uv_write; out[fly, len) waits.
-     * Invariant: fly <= len <= PX_CONN_OUT_CAP. */
+     * Invariant: fly <= len <= PX_CONN_OUT_CAP. NULL while len == 0 (a
+     * pool block of PX_CONN_OUT_CAP bytes otherwise). */
     char *out;
     size_t len, fly;
+    /* px_conn_write refused bytes: the next write completes through
+     * uv_write and on_writable (the writer waits for it), not at once */
+    bool blocked;
     /* TLS: plaintext staged until px_conn_kick seals it into one record
-     * (one record per flush instead of one per HTTP/2 frame) */
+     * (one record per flush instead of one per HTTP/2 frame); a pool
+     * block, NULL while ptlen == 0 */
     char *pt;
     size_t ptlen;
 };
@@ -114,6 +121,32 @@ ssize_t px_h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int f
  * the session failed or has nothing more to do (want_read and want_write
  * both 0 and no output pending): the owner then closes. */
 int px_h2_flush(nghttp2_session *s, struct px_conn *c);
+
+/* ---------------------------------------------------------------- pools */
+
+/*
+ * Per-thread size-class allocator (pool.c). A worker is one thread, so
+ * these are the worker's pools: no locks. Blocks carry a 16-byte header
+ * (their class); idle blocks stay on the freeing thread's free lists,
+ * bounded per class (4 MiB, at least 8 blocks). Used for nghttp2's memory
+ * (px_pool_nghttp2_mem) and for connection buffers, so that after warm-up
+ * the request path does not call malloc.
+ */
+void *px_pool_alloc(size_t n);
+void *px_pool_calloc(size_t k, size_t n);
+void *px_pool_realloc(void *p, size_t n);
+void px_pool_free(void *p);
+/* Usable size of a pool block (0 for one larger than every class). */
+size_t px_pool_usable(const void *p);
+/* Frees this thread's idle blocks; later frees of this thread bypass the
+ * pool. Called when a worker thread ends. */
+void px_pool_thread_release(void);
+/* Bytes held idle by this thread's pool. */
+size_t px_pool_idle_bytes(void);
+/* nghttp2 allocator backed by the calling thread's pool (for
+ * nghttp2_session_*_new3). Everything of a session must be used and freed
+ * on the thread that created it. */
+nghttp2_mem *px_pool_nghttp2_mem(void);
 
 /* Listening socket with SO_REUSEADDR (and SO_REUSEPORT when |reuseport|:
  * one socket per worker), bound to |host|:|port| (numeric). Returns the

@@ -279,6 +279,15 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         }
         if (end) h->up_end_seen = true;
         px__h2s_respond(h, end);
+        /* the head has been handed on (nghttp2 copies it, HTTP/1.1 formats
+         * it at once): its rcbufs go back now. Kept longer, they could be
+         * released after this session is deleted, and an rcbuf frees
+         * itself through its session's allocator (a pointer into the
+         * session) */
+        for (size_t i = 0; i < h->nrrc; i++)
+            nghttp2_rcbuf_decref(h->rrc[i]);
+        h->nrrc = 0;
+        h->nrnv = 0;
         return 0;
     }
     if (end) px__h2s_resp_end(h);
@@ -703,7 +712,9 @@ static struct px_up *up_new(struct px_worker *w, const struct ctr_upstream *up, 
     u->handles = 2; /* tcp + ctimer */
     uv_timer_init(&w->loop, &u->ctimer);
     u->ctimer.data = u;
-    if (nghttp2_session_client_new2(&u->base.s, w->gw->up_cbs, u, w->gw->up_opt) != 0) {
+    /* the worker's pools: streams, frames, header buffers of nghttp2 */
+    if (nghttp2_session_client_new3(&u->base.s, w->gw->up_cbs, u, w->gw->up_opt,
+                                    px_pool_nghttp2_mem()) != 0) {
         u->base.dead = true;
         uv_close((uv_handle_t *)&u->ctimer, up_timer_closed);
         px_conn_close(&u->base.conn);

@@ -107,6 +107,19 @@ void px__pipe_clear(struct px_worker *w, struct px_pipe *p)
 
 /* --------------------------------------------------------------- streams */
 
+/* px__h2s_get skips exactly the arrays: a field inserted between an array
+ * and its count would not be reset */
+#define H2S_ADJ(a, n)                                                                              \
+    _Static_assert(offsetof(struct px_h2s, n) ==                                                   \
+                       offsetof(struct px_h2s, a) + sizeof(((struct px_h2s *)0)->a),               \
+                   #n " must follow " #a " in struct px_h2s")
+H2S_ADJ(rc, nrc);
+H2S_ADJ(hdr, nhdr);
+H2S_ADJ(rnv, nrnv);
+H2S_ADJ(rrc, nrrc);
+H2S_ADJ(errbody, errlen);
+#undef H2S_ADJ
+
 struct px_h2s *px__h2s_get(struct px_worker *w)
 {
     struct px_h2s *h = w->free_h2s;
@@ -124,11 +137,21 @@ struct px_h2s *px__h2s_get(struct px_worker *w)
         uv_timer_init(&w->loop, &h->timer);
         h->timer.data = h;
     }
-    /* reset everything but the pooled resources */
+    /* reset everything but the pooled resources. The arrays (header
+     * rcbufs and views, response fields, error body: about 15 KiB) are
+     * only read below their counts, which are reset: zeroing them would
+     * cost more than the rest of the request's bookkeeping. */
     struct ctr_decision *d = h->d;
     struct flt_body *body = h->body;
     uint32_t depth = h->body_depth;
-    memset(h, 0, offsetof(struct px_h2s, timer));
+#define H2S_ZERO(from, to) memset((char *)h + (from), 0, offsetof(struct px_h2s, to) - (from))
+    H2S_ZERO(0, rc);
+    H2S_ZERO(offsetof(struct px_h2s, nrc), hdr);
+    H2S_ZERO(offsetof(struct px_h2s, nhdr), rnv);
+    H2S_ZERO(offsetof(struct px_h2s, nrnv), rrc);
+    H2S_ZERO(offsetof(struct px_h2s, nrrc), errbody);
+    H2S_ZERO(offsetof(struct px_h2s, errlen), timer);
+#undef H2S_ZERO
     h->w = w;
     h->d = d;
     h->body = body;
@@ -382,6 +405,7 @@ static void worker_main(void *arg)
     }
     if (w->set) ctr_set_unref(w->set);
     w->set = NULL;
+    px_pool_thread_release(); /* every session and connection of the worker is gone */
     atomic_fetch_add(&w->gw->workers_done, 1);
     uv_async_send(&w->gw->done_async);
 }
