@@ -219,6 +219,18 @@ static void metrics_text(struct abuf *b)
               "privgate_audit_dropped_total %llu\n",
               (unsigned long long)g->reloads_ok, (unsigned long long)g->reloads_failed,
               (unsigned long long)active, (unsigned long long)px__audit_dropped());
+    uint64_t lost_full, lost_write;
+    px__audit_lost(&lost_full, &lost_write);
+    ab_printf(b,
+              "# HELP privgate_audit_records_lost_total Audit records lost, by reason.\n"
+              "# TYPE privgate_audit_records_lost_total counter\n"
+              "privgate_audit_records_lost_total{reason=\"queue_full\"} %llu\n"
+              "privgate_audit_records_lost_total{reason=\"write_error\"} %llu\n"
+              "# HELP privgate_audit_failing 1 while audit records are being lost.\n"
+              "# TYPE privgate_audit_failing gauge\n"
+              "privgate_audit_failing %d\n",
+              (unsigned long long)lost_full, (unsigned long long)lost_write,
+              px__audit_failing() ? 1 : 0);
 }
 
 static void contracts_json(struct abuf *b)
@@ -265,8 +277,18 @@ static int route(const char *method, const char *path, size_t plen, struct abuf 
         return 200;
     }
     if (IS("/readyz")) {
-        ab_printf(body, AD.g->draining ? "draining\n" : "ready\n");
-        return AD.g->draining ? 503 : 200;
+        if (AD.g->draining) {
+            ab_printf(body, "draining\n");
+            return 503;
+        }
+        /* audit.require: a gateway that cannot keep its audit log should
+         * be taken out of rotation, not silently serve unaudited traffic */
+        if (AD.g->set->config.audit_require && px__audit_failing()) {
+            ab_printf(body, "audit log failing: records are being lost\n");
+            return 503;
+        }
+        ab_printf(body, "ready\n");
+        return 200;
     }
     if (IS("/metrics")) {
         *type = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,10 +1,26 @@
 /*
  * privgate proxy: the audit log of SPEC 7, one JSON line per request.
  *
- * Workers format a record into their own buffer and copy it into a bounded
- * byte ring under a mutex (a memcpy, never an I/O call); a writer thread
- * moves the ring to the file. When the ring is full the record is dropped
- * and counted: a worker never waits for the disk.
+ * Hand-over: each worker owns a single-producer / single-consumer byte ring
+ * (created on its first record). The worker formats a record into its own
+ * line buffer without stdio, copies it into its ring and publishes it with
+ * one release store: no lock, no system call. The writer thread is woken
+ * (eventfd) only when it sleeps — it announces that with |sleeping| and
+ * checks the rings once more before blocking, so a record published at the
+ * same moment is never left behind. Awake, it gathers everything in every
+ * ring into one writev(2), gives the space back, and naps 1 ms before the
+ * next look; only a look that finds nothing puts it to sleep. Under load
+ * workers therefore make no system call for the audit log at all, and the
+ * writer makes about two (writev, nanosleep) per millisecond.
+ *
+ * Faults: a full ring drops the record (a worker never waits for the disk);
+ * a failed write (ENOSPC, EIO, EBADF, EPIPE...) loses the records of that
+ * batch. Both are counted per reason, reported on stderr at most once per
+ * AUDIT_WARN_NS (the errno text only, never a record), and make
+ * px__audit_failing() true until records are written again — /readyz
+ * answers 503 then when `audit.require` is set. A record cut by a write that
+ * failed half-way is ended by a newline before the next write, so every
+ * line stays one record or one marked-lost fragment.
  *
  * What is written: names, paths, codes, sizes and times. Never the value
  * of a body field, query parameter or header: the caller and purpose are
@@ -15,55 +31,269 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#define AUDIT_RING (4u * 1024u * 1024u)
+#define AUDIT_RING (1u << 20) /* per worker; a power of two */
+#define AUDIT_MAXQ 1024u      /* rings (workers); config allows at most 1024 */
+#define AUDIT_WARN_NS (10ull * 1000000000ull)
+#define AUDIT_NAP_NS 1000000L /* 1 ms: how long records gather between writes under load */
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+/* One worker's ring. |tail| is written by the worker only, |head| by the
+ * writer only; each on its own cache line. */
+struct px_audit_q {
+    _Alignas(64) _Atomic uint64_t tail; /* bytes published */
+    _Atomic uint64_t lost_full;         /* records dropped: ring full */
+    time_t ts_sec;                      /* worker-only timestamp cache */
+    char ts_text[20];                   /* "YYYY-MM-DDTHH:MM:SS" of ts_sec */
+    _Alignas(64) _Atomic uint64_t head; /* bytes consumed */
+    uint64_t take;                      /* writer-only: bytes in the current batch */
+    char *ring;
+};
 
 static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
     pthread_t thread;
-    bool running, stop;
-    int fd;
-    bool close_fd;
-    char *ring;
-    size_t head, len; /* ring[head .. head+len) modulo AUDIT_RING */
-    uint64_t dropped;
-} A = {
-    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false, false, -1, false, NULL, 0, 0, 0};
+    bool running, close_fd;
+    int fd, efd;
+    atomic_bool stop;
+    atomic_int sleeping;
+    _Atomic(struct px_audit_q *) q[AUDIT_MAXQ];
+    atomic_uint nq;
+    pthread_mutex_t reg;         /* ring registration only: once per worker */
+    _Atomic uint64_t lost_write; /* records lost: write errors */
+    atomic_bool write_failing;   /* the last write failed */
+    _Atomic uint64_t full_acked; /* queue drops seen before the last good write */
+    /* writer-only */
+    bool torn;         /* the file ends inside a record */
+    uint64_t warn_at;  /* no warning before this (monotonic ns) */
+    uint64_t lost_rep; /* lost records already reported */
+} A = {.fd = -1, .efd = -1, .reg = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t lost_full_total(void)
+{
+    uint64_t n = 0;
+    unsigned nq = atomic_load_explicit(&A.nq, memory_order_acquire);
+    if (nq > AUDIT_MAXQ) nq = AUDIT_MAXQ;
+    for (unsigned i = 0; i < nq; i++) {
+        struct px_audit_q *q = atomic_load_explicit(&A.q[i], memory_order_acquire);
+        if (q) n += atomic_load_explicit(&q->lost_full, memory_order_relaxed);
+    }
+    return n;
+}
+
+/* Messages carry the errno text and counts only (never record content). */
+static void warn_fault(int err)
+{
+    uint64_t now = mono_ns();
+    if (now < A.warn_at) return;
+    A.warn_at = now + AUDIT_WARN_NS;
+    char msg[256];
+    uint64_t lost = atomic_load(&A.lost_write) + lost_full_total();
+    int k = snprintf(msg, sizeof(msg),
+                     "privgate: audit log: %s: records are being lost (%llu so far, "
+                     "privgate_audit_records_lost_total)\n",
+                     err ? strerror(err) : "queue full", (unsigned long long)lost);
+    if (k > 0) {
+        ssize_t w = write(STDERR_FILENO, msg, (size_t)k < sizeof(msg) ? (size_t)k : sizeof(msg));
+        (void)w;
+    }
+    A.lost_rep = lost;
+}
+
+static size_t count_lines(const char *p, size_t n)
+{
+    size_t k = 0;
+    const char *end = p + n;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        k++;
+        p++;
+    }
+    return k;
+}
+
+/* Writes iov[0..n) fully. Returns 0, or the errno of the failure with
+ * *done = the bytes that did reach the file. */
+static int write_all(struct iovec *iov, int n, size_t *done)
+{
+    *done = 0;
+    int i = 0;
+    while (i < n) {
+        int cnt = n - i < IOV_MAX ? n - i : IOV_MAX;
+        ssize_t w = writev(A.fd, iov + i, cnt);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* "-" on a non-blocking pipe: wait for room, at most 1 s once
+             * stopping so a reader that is gone cannot hold the exit */
+            struct pollfd pf = {A.fd, POLLOUT, 0};
+            int r = poll(&pf, 1, atomic_load(&A.stop) ? 1000 : 60000);
+            if (r > 0) continue;
+            return EAGAIN;
+        }
+        if (w < 0) return errno;
+        if (w == 0) return EIO;
+        size_t k = (size_t)w;
+        *done += k;
+        while (i < n && k >= iov[i].iov_len) {
+            k -= iov[i].iov_len;
+            i++;
+        }
+        if (k) {
+            iov[i].iov_base = (char *)iov[i].iov_base + k;
+            iov[i].iov_len -= k;
+        }
+    }
+    return 0;
+}
+
+/* One batch: everything published in every ring. Returns the bytes taken. */
+static size_t drain(void)
+{
+    static struct iovec iov[2 * AUDIT_MAXQ + 1];
+    uint64_t full0 = lost_full_total();
+    unsigned nq = atomic_load_explicit(&A.nq, memory_order_acquire);
+    if (nq > AUDIT_MAXQ) nq = AUDIT_MAXQ;
+    int n = 0;
+    size_t total = 0;
+    static uint64_t full_seen; /* writer-only */
+    if (full0 != full_seen) {
+        full_seen = full0;
+        warn_fault(0); /* workers found their ring full: say so, rate-limited */
+    }
+    if (A.torn) iov[n++] = (struct iovec){(char *)"\n", 1};
+    int first_rec = n;
+    for (unsigned i = 0; i < nq; i++) {
+        struct px_audit_q *q = atomic_load_explicit(&A.q[i], memory_order_acquire);
+        if (!q) continue;
+        uint64_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+        uint64_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+        q->take = tail - head;
+        if (!q->take) continue;
+        size_t off = (size_t)(head & (AUDIT_RING - 1));
+        size_t len = (size_t)q->take;
+        size_t first = AUDIT_RING - off < len ? AUDIT_RING - off : len;
+        iov[n++] = (struct iovec){q->ring + off, first};
+        if (len > first) iov[n++] = (struct iovec){q->ring, len - first};
+        total += len;
+    }
+    if (!total) {
+        /* nothing waiting: whatever was dropped before was not for lack
+         * of a working file */
+        if (!atomic_load(&A.write_failing)) atomic_store(&A.full_acked, full0);
+        return 0;
+    }
+    /* keep a copy of the record iovecs: write_all advances them */
+    static struct iovec rec[2 * AUDIT_MAXQ];
+    int nrec = n - first_rec;
+    memcpy(rec, iov + first_rec, (size_t)nrec * sizeof(rec[0]));
+    size_t done = 0;
+    int err = write_all(iov, n, &done);
+    if (err == 0) {
+        A.torn = false;
+        if (atomic_exchange(&A.write_failing, false)) {
+            static const char msg[] = "privgate: audit log: writing again\n";
+            ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+            (void)w;
+            A.warn_at = 0;
+        }
+        atomic_store(&A.full_acked, full0);
+    } else {
+        /* bytes past |done| are lost: count the records they end */
+        size_t skip = done;
+        if (first_rec) {
+            if (skip)
+                skip--;
+            else
+                skip = 0;
+        }
+        if (skip || done) A.torn = false;
+        size_t lost = 0;
+        bool cut = false;
+        for (int i = 0; i < nrec; i++) {
+            const char *p = rec[i].iov_base;
+            size_t len = rec[i].iov_len;
+            if (skip >= len) {
+                skip -= len;
+                continue;
+            }
+            if (skip) cut = true;
+            lost += count_lines(p + skip, len - skip);
+            skip = 0;
+        }
+        if (cut) A.torn = true;
+        atomic_fetch_add(&A.lost_write, lost);
+        atomic_store(&A.write_failing, true);
+        warn_fault(err);
+    }
+    for (unsigned i = 0; i < nq; i++) {
+        struct px_audit_q *q = atomic_load_explicit(&A.q[i], memory_order_acquire);
+        if (!q || !q->take) continue;
+        atomic_store_explicit(&q->head,
+                              atomic_load_explicit(&q->head, memory_order_relaxed) + q->take,
+                              memory_order_release);
+        q->take = 0;
+    }
+    return total;
+}
+
+static bool pending(void)
+{
+    unsigned nq = atomic_load_explicit(&A.nq, memory_order_acquire);
+    if (nq > AUDIT_MAXQ) nq = AUDIT_MAXQ;
+    for (unsigned i = 0; i < nq; i++) {
+        struct px_audit_q *q = atomic_load_explicit(&A.q[i], memory_order_acquire);
+        if (q && atomic_load(&q->tail) != atomic_load_explicit(&q->head, memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
 
 static void *writer(void *arg)
 {
     (void)arg;
-    static char out[256 * 1024];
-    pthread_mutex_lock(&A.mu);
     for (;;) {
-        while (A.len == 0 && !A.stop)
-            pthread_cond_wait(&A.cv, &A.mu);
-        if (A.len == 0 && A.stop) break;
-        size_t n = A.len < sizeof(out) ? A.len : sizeof(out);
-        size_t first = AUDIT_RING - A.head;
-        if (first > n) first = n;
-        memcpy(out, A.ring + A.head, first);
-        memcpy(out + first, A.ring, n - first);
-        A.head = (A.head + n) % AUDIT_RING;
-        A.len -= n;
-        pthread_mutex_unlock(&A.mu);
-        size_t off = 0;
-        while (off < n) {
-            ssize_t w = write(A.fd, out + off, n - off);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) break; /* disk full or closed: the records are lost, not retried */
-            off += (size_t)w;
+        if (drain()) {
+            /* Records are arriving: let more gather before the next write
+             * instead of sleeping on the eventfd. Workers see |sleeping| 0
+             * and make no system call; one writev carries AUDIT_NAP_NS of
+             * records. Only an empty drain leads to a real sleep. */
+            if (!atomic_load(&A.stop)) {
+                struct timespec nap = {0, AUDIT_NAP_NS};
+                nanosleep(&nap, NULL);
+            }
+            continue;
         }
-        pthread_mutex_lock(&A.mu);
+        if (atomic_load(&A.stop)) break;
+        /* announce the sleep, then look once more: a worker publishes
+         * before it reads |sleeping| (both sequentially consistent), so
+         * either it sees us asleep and wakes us, or we see its record */
+        atomic_store(&A.sleeping, 1);
+        if (pending() || atomic_load(&A.stop)) {
+            atomic_store(&A.sleeping, 0);
+            continue;
+        }
+        uint64_t v;
+        ssize_t r = read(A.efd, &v, sizeof(v));
+        (void)r;
+        atomic_store(&A.sleeping, 0);
     }
-    pthread_mutex_unlock(&A.mu);
     return NULL;
 }
 
@@ -81,11 +311,12 @@ int px__audit_open(const char *path, char *err, size_t errlen)
         }
         A.close_fd = true;
     }
-    A.ring = malloc(AUDIT_RING);
-    if (!A.ring) {
-        snprintf(err, errlen, "audit log: out of memory");
+    A.efd = eventfd(0, EFD_CLOEXEC);
+    if (A.efd < 0) {
+        snprintf(err, errlen, "audit log: eventfd: %s", strerror(errno));
         return -1;
     }
+    atomic_store(&A.stop, false);
     if (pthread_create(&A.thread, NULL, writer, NULL) != 0) {
         snprintf(err, errlen, "audit log: cannot start the writer thread");
         return -1;
@@ -94,49 +325,104 @@ int px__audit_open(const char *path, char *err, size_t errlen)
     return 0;
 }
 
-void px__audit_push(const char *line, size_t len)
-{
-    if (!A.running) return;
-    pthread_mutex_lock(&A.mu);
-    if (AUDIT_RING - A.len < len) {
-        A.dropped++;
-    } else {
-        size_t tail = (A.head + A.len) % AUDIT_RING;
-        size_t first = AUDIT_RING - tail;
-        if (first > len) first = len;
-        memcpy(A.ring + tail, line, first);
-        memcpy(A.ring, line + first, len - first);
-        bool was_empty = A.len == 0;
-        A.len += len;
-        /* the writer only sleeps on an empty ring: wake it on that edge */
-        if (was_empty) pthread_cond_signal(&A.cv);
-    }
-    pthread_mutex_unlock(&A.mu);
-}
-
 void px__audit_close(void)
 {
     if (!A.running) return;
-    pthread_mutex_lock(&A.mu);
-    A.stop = true;
-    pthread_cond_signal(&A.cv);
-    pthread_mutex_unlock(&A.mu);
+    atomic_store(&A.stop, true);
+    uint64_t one = 1;
+    ssize_t w = write(A.efd, &one, sizeof(one));
+    (void)w;
     pthread_join(A.thread, NULL);
     A.running = false;
     if (A.close_fd) close(A.fd);
-    free(A.ring);
-    A.ring = NULL;
+    close(A.efd);
+    A.efd = -1;
+    unsigned nq = atomic_load(&A.nq);
+    if (nq > AUDIT_MAXQ) nq = AUDIT_MAXQ;
+    for (unsigned i = 0; i < nq; i++) {
+        struct px_audit_q *q = atomic_exchange(&A.q[i], NULL);
+        if (q) free(q->ring);
+        free(q);
+    }
+    atomic_store(&A.nq, 0);
+}
+
+/* The worker's ring, created and registered on its first record. */
+static struct px_audit_q *worker_q(struct px_worker *w)
+{
+    if (w->audit_q) return w->audit_q;
+    struct px_audit_q *q = aligned_alloc(64, sizeof(*q));
+    if (!q) return NULL;
+    memset(q, 0, sizeof(*q));
+    q->ts_sec = -1;
+    q->ring = malloc(AUDIT_RING);
+    pthread_mutex_lock(&A.reg);
+    unsigned i = atomic_load(&A.nq);
+    if (!q->ring || i >= AUDIT_MAXQ) {
+        pthread_mutex_unlock(&A.reg);
+        free(q->ring);
+        free(q);
+        return NULL;
+    }
+    atomic_store_explicit(&A.q[i], q, memory_order_release);
+    atomic_store_explicit(&A.nq, i + 1, memory_order_release);
+    pthread_mutex_unlock(&A.reg);
+    w->audit_q = q;
+    return q;
+}
+
+void px__audit_push(struct px_worker *w, const char *line, size_t len)
+{
+    struct px_audit_q *q = worker_q(w);
+    if (!q) {
+        atomic_fetch_add(&A.lost_write, 1); /* no memory for a ring: never written */
+        atomic_store(&A.write_failing, true);
+        return;
+    }
+    uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire);
+    if (AUDIT_RING - (tail - head) < len) {
+        /* single writer: a plain load + store, no locked instruction */
+        atomic_store_explicit(&q->lost_full,
+                              atomic_load_explicit(&q->lost_full, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        return;
+    }
+    size_t off = (size_t)(tail & (AUDIT_RING - 1));
+    size_t first = AUDIT_RING - off < len ? AUDIT_RING - off : len;
+    memcpy(q->ring + off, line, first);
+    memcpy(q->ring, line + first, len - first);
+    atomic_store_explicit(&q->tail, tail + len, memory_order_release);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&A.sleeping, memory_order_relaxed) &&
+        atomic_exchange(&A.sleeping, 0)) {
+        uint64_t one = 1;
+        ssize_t r = write(A.efd, &one, sizeof(one));
+        (void)r;
+    }
 }
 
 uint64_t px__audit_dropped(void)
 {
-    pthread_mutex_lock(&A.mu);
-    uint64_t d = A.dropped;
-    pthread_mutex_unlock(&A.mu);
-    return d;
+    return lost_full_total();
+}
+
+void px__audit_lost(uint64_t *queue_full, uint64_t *write_error)
+{
+    *queue_full = lost_full_total();
+    *write_error = atomic_load(&A.lost_write);
+}
+
+bool px__audit_failing(void)
+{
+    if (!A.running) return false;
+    return atomic_load(&A.write_failing) || lost_full_total() != atomic_load(&A.full_acked);
 }
 
 /* ------------------------------------------------------------ formatting */
+
+/* Hand-written formatting (no stdio): the output is byte for byte what
+ * the printf formats of earlier versions produced. */
 
 struct line {
     char *p;
@@ -154,47 +440,189 @@ static void put(struct line *l, const char *s, size_t n)
     l->len += n;
 }
 
+#define PUTL(l, lit) put((l), (lit), sizeof(lit) - 1)
+
 static void puts_(struct line *l, const char *s)
 {
     put(l, s, strlen(s));
 }
 
+/* Decimal digits of |v| into the end of buf[0..24); returns the start. */
+static char *u64_digits(char *end, uint64_t v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+static void putu(struct line *l, uint64_t v)
+{
+    char b[24];
+    char *s = u64_digits(b + sizeof(b), v);
+    put(l, s, (size_t)(b + sizeof(b) - s));
+}
+
+static void puti(struct line *l, int v)
+{
+    if (v < 0) {
+        PUTL(l, "-");
+        putu(l, (uint64_t)0 - (uint64_t)(int64_t)v);
+    } else {
+        putu(l, (uint64_t)v);
+    }
+}
+
+__extension__ typedef unsigned __int128 u128;
+
+/* printf("%.1f", ns / 1e6): tenths of a millisecond, rounded the way printf
+ * rounds the double ns / 1e6 — half-way cases depend on whether that double
+ * lies above or below the decimal tie, and exact ties go to even. */
+static size_t fmt_ms1(char *out, uint64_t ns)
+{
+    uint64_t t = ns / 100000, r = ns % 100000;
+    if (r > 50000) {
+        t++;
+    } else if (r == 50000) {
+        /* d = fl(ns / 1e6) = M * 2^E; tie v = (2t + 1) / 20. Compare
+         * 20 * M * 2^E with (2t + 1) exactly. */
+        double d = (double)ns / 1e6;
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof(bits));
+        int ex = (int)((bits >> 52) & 0x7ff);
+        uint64_t m = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+        int e = ex - 1075;
+        uint64_t odd = 2 * t + 1;
+        int nb = 64 - __builtin_clzll(odd);
+        int cmp = 1; /* outside any real duration: round half up */
+        if (e < 0 && nb - e <= 127) {
+            u128 lhs = (u128)m * 20u, rhs = (u128)odd << -e;
+            cmp = lhs > rhs ? 1 : lhs < rhs ? -1 : 0;
+        }
+        if (cmp > 0 || (cmp == 0 && (t & 1))) t++;
+    }
+    char b[32];
+    char *end = b + sizeof(b);
+    *--end = (char)('0' + t % 10);
+    *--end = '.';
+    char *s = u64_digits(end, t / 10);
+    size_t n = (size_t)(b + sizeof(b) - s);
+    memcpy(out, s, n);
+    return n;
+}
+
+/* Eight bytes at a time: does any byte need escaping in a JSON string
+ * (below 0x20, '"', '\\' or DEL)? The "has a zero byte" test of Hacker's
+ * Delight (exact for "is there any"); most names and paths have none. */
+#define B8(c) (0x0101010101010101ull * (uint64_t)(c))
+static inline uint64_t has_zero8(uint64_t v)
+{
+    return (v - B8(1)) & ~v & B8(0x80);
+}
+static inline bool needs_escape8(uint64_t v)
+{
+    return (((v - B8(0x20)) & ~v & B8(0x80)) | has_zero8(v ^ B8('"')) | has_zero8(v ^ B8('\\')) |
+            has_zero8(v ^ B8(0x7f))) != 0;
+}
+
 static void putjs(struct line *l, const char *s, size_t n)
 {
-    put(l, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        char e[8];
-        if (ch == '"' || ch == '\\') {
-            e[0] = '\\';
-            e[1] = (char)ch;
-            put(l, e, 2);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            int k = snprintf(e, sizeof(e), "\\u%04x", ch);
-            put(l, e, (size_t)k);
-        } else {
-            put(l, (const char *)&s[i], 1);
+    static const char hex[] = "0123456789abcdef";
+    PUTL(l, "\"");
+    size_t run = 0; /* bytes copied as they are, flushed in one put */
+    size_t i = 0;
+    while (i < n) {
+        if (n - i >= 8) {
+            uint64_t v;
+            memcpy(&v, s + i, 8);
+            if (!needs_escape8(v)) {
+                run += 8;
+                i += 8;
+                continue;
+            }
         }
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\' || ch < 0x20 || ch == 0x7f) {
+            put(l, s + i - run, run);
+            run = 0;
+            if (ch == '"' || ch == '\\') {
+                char e[2] = {'\\', (char)ch};
+                put(l, e, 2);
+            } else {
+                char e[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+                put(l, e, 6);
+            }
+        } else {
+            run++;
+        }
+        i++;
     }
-    put(l, "\"", 1);
+    put(l, s + n - run, run);
+    PUTL(l, "\"");
 }
 
 static void putpaths(struct line *l, const char *key, const struct flt_pathlist *pl)
 {
-    put(l, ",\"", 2);
+    PUTL(l, ",\"");
     puts_(l, key);
-    put(l, "\":[", 3);
+    PUTL(l, "\":[");
     for (uint32_t i = 0; i < pl->n; i++) {
-        if (i) put(l, ",", 1);
+        if (i) PUTL(l, ",");
         struct flt_str s = flt_pathlist_get(pl, i);
         putjs(l, s.p, s.len);
     }
-    put(l, "]", 1);
+    PUTL(l, "]");
     if (pl->more) {
-        char num[48];
-        int k = snprintf(num, sizeof(num), ",\"%s_more\":%u", key, pl->more);
-        put(l, num, (size_t)k);
+        PUTL(l, ",\"");
+        puts_(l, key);
+        PUTL(l, "_more\":");
+        putu(l, pl->more);
     }
+}
+
+static void two(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ" — the date part is cached per second. */
+static void put_ts(struct line *l, struct px_audit_q *q)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char local[20];
+    char *text = q ? q->ts_text : local;
+    if (!q || q->ts_sec != ts.tv_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        int y = tm.tm_year + 1900;
+        if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999; /* %04d of a sane clock */
+        text[0] = (char)('0' + y / 1000);
+        text[1] = (char)('0' + y / 100 % 10);
+        two(text + 2, y % 100);
+        text[4] = '-';
+        two(text + 5, tm.tm_mon + 1);
+        text[7] = '-';
+        two(text + 8, tm.tm_mday);
+        text[10] = 'T';
+        two(text + 11, tm.tm_hour);
+        text[13] = ':';
+        two(text + 14, tm.tm_min);
+        text[16] = ':';
+        two(text + 17, tm.tm_sec);
+        if (q) q->ts_sec = ts.tv_sec;
+    }
+    char b[32] = "{\"ts\":\"";
+    memcpy(b + 7, text, 19);
+    long ms = ts.tv_nsec / 1000000;
+    b[26] = '.';
+    b[27] = (char)('0' + ms / 100);
+    two(b + 28, (int)(ms % 100));
+    b[30] = 'Z';
+    b[31] = '"';
+    put(l, b, 32);
 }
 
 static const struct ctr_header *find_hdr(const struct px_h2s *h, const char *name)
@@ -224,25 +652,18 @@ static bool in_list(char **v, size_t n, const char *p, size_t len)
 void px__audit_record(struct px_h2s *h)
 {
     if (!A.running) return;
+    struct px_audit_q *q = worker_q(h->w);
     struct line l = {h->w->audit_line, 0, sizeof(h->w->audit_line), false};
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char buf[128];
-    int k = snprintf(buf, sizeof(buf), "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000);
-    put(&l, buf, (size_t)k);
-    puts_(&l, ",\"request_id\":\"");
+    put_ts(&l, q);
+    PUTL(&l, ",\"request_id\":\"");
     puts_(&l, h->rid);
-    puts_(&l, "\"");
+    PUTL(&l, "\"");
     const struct ctr_contract *c = h->contract;
     const struct ctr_decision *d = c ? h->d : NULL;
     /* caller: the mTLS certificate's name, or a caller header value that
      * the contract lists. Any other header value is the caller's free text
      * (it could be anything, personal data included): never logged. */
-    puts_(&l, ",\"caller\":");
+    PUTL(&l, ",\"caller\":");
     struct flt_str caller = {NULL, 0};
     bool from_cert = false;
     if (h->dc && h->dc->caller[0]) {
@@ -258,64 +679,71 @@ void px__audit_record(struct px_h2s *h)
         (from_cert || (c && in_list(c->callers, c->ncallers, caller.p, caller.len))))
         putjs(&l, caller.p, caller.len);
     else
-        puts_(&l, "null");
-    puts_(&l, ",\"provider\":");
+        PUTL(&l, "null");
+    PUTL(&l, ",\"provider\":");
     if (c)
         putjs(&l, c->provider, strlen(c->provider));
     else
-        puts_(&l, "null");
-    puts_(&l, ",\"purpose\":");
+        PUTL(&l, "null");
+    PUTL(&l, ",\"purpose\":");
     const struct ctr_header *ph = find_hdr(h, "privgate-purpose");
     if (ph && c && in_list(c->purposes, c->npurposes, ph->value.p, ph->value.len))
         putjs(&l, ph->value.p, ph->value.len);
     else
-        puts_(&l, "null");
+        PUTL(&l, "null");
     /* method: the matched route's, or a standard method; any other token
      * is the caller's free text */
-    puts_(&l, ",\"method\":");
+    PUTL(&l, ",\"method\":");
     if (d && d->route)
         putjs(&l, d->route->method, strlen(d->route->method));
     else if (h->method.p && is_standard_method(h->method.p, h->method.len))
         putjs(&l, h->method.p, h->method.len);
     else
-        puts_(&l, "null");
-    puts_(&l, ",\"route\":");
+        PUTL(&l, "null");
+    PUTL(&l, ",\"route\":");
     if (d && d->route)
         putjs(&l, d->route->path, strlen(d->route->path));
     else
-        puts_(&l, "null");
-    k = snprintf(buf, sizeof(buf), ",\"status\":%d,\"outcome\":\"%s\"", h->status,
-                 h->outcome ? h->outcome : "failed");
-    put(&l, buf, (size_t)k);
+        PUTL(&l, "null");
+    const char *outcome = h->outcome ? h->outcome : "failed";
+    PUTL(&l, ",\"status\":");
+    puti(&l, h->status);
+    PUTL(&l, ",\"outcome\":\"");
+    puts_(&l, outcome);
+    PUTL(&l, "\"");
     if (h->code) {
-        puts_(&l, ",\"error\":");
+        PUTL(&l, ",\"error\":");
         putjs(&l, h->code, strlen(h->code));
     }
     if (d) {
         putpaths(&l, "removed", &d->report.removed);
         putpaths(&l, "transformed", &d->report.transformed);
     } else {
-        puts_(&l, ",\"removed\":[],\"transformed\":[]");
+        PUTL(&l, ",\"removed\":[],\"transformed\":[]");
     }
-    double ms = (double)(uv_hrtime() - h->t0) / 1e6;
-    k = snprintf(buf, sizeof(buf), ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.1f",
-                 (unsigned long long)h->bytes_in, (unsigned long long)h->req.total, ms);
-    put(&l, buf, (size_t)k);
-    puts_(&l, ",\"contract\":");
+    PUTL(&l, ",\"bytes_in\":");
+    putu(&l, h->bytes_in);
+    PUTL(&l, ",\"bytes_out\":");
+    putu(&l, h->req.total);
+    PUTL(&l, ",\"duration_ms\":");
+    char ms[32];
+    put(&l, ms, fmt_ms1(ms, uv_hrtime() - h->t0));
+    PUTL(&l, ",\"contract\":");
     if (c)
         putjs(&l, c->sha256, strlen(c->sha256));
     else
-        puts_(&l, "null");
+        PUTL(&l, "null");
     if (l.full) {
         /* cannot happen with FLT_REPORT limits; never write half a record */
         l.full = false;
         l.len = 0;
-        k = snprintf(buf, sizeof(buf),
-                     "{\"request_id\":\"%s\",\"outcome\":\"%s\",\"truncated\":true", h->rid,
-                     h->outcome ? h->outcome : "failed");
-        put(&l, buf, (size_t)k);
+        PUTL(&l, "{\"request_id\":\"");
+        puts_(&l, h->rid);
+        PUTL(&l, "\",\"outcome\":\"");
+        puts_(&l, outcome);
+        PUTL(&l, "\",\"truncated\":true");
     }
     l.p[l.len++] = '}';
     l.p[l.len++] = '\n';
-    px__audit_push(l.p, l.len);
+    px__audit_push(h->w, l.p, l.len);
 }

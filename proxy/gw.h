@@ -132,6 +132,7 @@ struct px_up {
     uint32_t nactive;
     int proto;          /* enum ctr_up_proto of the contract(s) using it */
     struct px_h1up *h1; /* non-NULL: an HTTP/1.1 connection (h1up.c); base.s is NULL */
+    bool proto_err;     /* nghttp2 ended the session for a peer's connection error */
 };
 
 /* --------------------------------------------------------------- streams */
