@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 static bool streq(const char *p, size_t n, const char *lit)
@@ -82,6 +83,36 @@ static void budget_take(struct px_down *dc)
         dc->budget_t = now;
     }
     if (--dc->budget < 0) down_calm(dc);
+}
+
+/* Control frames that do nothing for the gateway — PRIORITY (it announces
+ * SETTINGS_NO_RFC7540_PRIORITIES and schedules none), frames of a type it
+ * does not know (PRIORITY_UPDATE included), and WINDOW_UPDATEs beyond what
+ * flow control needs (for a closed stream, or more than the data sent
+ * calls for) — are free up to an allowance that the connection's traffic
+ * earns, like Envoy's per-stream PRIORITY and per-DATA-frame WINDOW_UPDATE
+ * limits (nghttp2 >= 1.67 counts every PRIORITY and unknown frame as a
+ * "glitch"): PX_CTL_FREE_START at the start, PX_CTL_PER_STREAM per request
+ * and PX_CTL_PER_DATA per DATA frame sent, at most PX_CTL_FREE_MAX banked.
+ * Past it each one takes a token of the abuse budget. A legitimate client
+ * sends at most a WINDOW_UPDATE for the stream and one for the connection
+ * per DATA frame it reads, and a few priority frames per request. */
+#define PX_CTL_FREE_START 32
+#define PX_CTL_PER_STREAM 4
+#define PX_CTL_PER_DATA 4
+#define PX_CTL_FREE_MAX 1024
+
+static void ctl_earn(struct px_down *dc, int32_t n)
+{
+    dc->ctl_free = dc->ctl_free > PX_CTL_FREE_MAX - n ? PX_CTL_FREE_MAX : dc->ctl_free + n;
+}
+
+static void ctl_take(struct px_down *dc)
+{
+    if (dc->ctl_free > 0)
+        dc->ctl_free--;
+    else
+        budget_take(dc);
 }
 
 /* --------------------------------------------------------- error answers */
@@ -556,6 +587,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
         return 0;
     }
     nghttp2_session_set_stream_user_data(s, h->id, h);
+    ctl_earn(dc, PX_CTL_PER_STREAM);
     /* header_timeout runs from here to the end of the header block */
     h->t_head = now_ms(dc);
     if (!h->t_head) h->t_head = 1; /* 0 means "complete" */
@@ -734,6 +766,41 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
+/* Every frame header (docs/GATEWAY.md "Protections"): the control frames
+ * that cost the allowance of ctl_take. nghttp2 calls this for frames of
+ * an unknown type only because serve.c registers every such type as an
+ * extension (on_unpack_ext then drops them); it does not call it for
+ * frames it ignores otherwise, nor after down_calm (nothing is read). */
+static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud)
+{
+    struct px_down *dc = ud;
+    switch (hd->type) {
+    case NGHTTP2_WINDOW_UPDATE:
+        /* one that opens a window we exhausted is flow control at work:
+         * free (a closed stream's window reads -1) */
+        if (hd->stream_id ? nghttp2_session_get_stream_remote_window_size(s, hd->stream_id) == 0
+                          : nghttp2_session_get_remote_window_size(s) <= 0)
+            return 0;
+        ctl_take(dc);
+        return 0;
+    case NGHTTP2_PRIORITY: ctl_take(dc); return 0;
+    default:
+        if (hd->type > NGHTTP2_CONTINUATION) ctl_take(dc);
+        return 0;
+    }
+}
+
+/* Frames of an unknown type (registered in serve.c only to be counted by
+ * on_begin_frame): ignored, as RFC 9113 5.5 says. */
+static int on_unpack_ext(nghttp2_session *s, void **payload, const nghttp2_frame_hd *hd, void *ud)
+{
+    (void)s;
+    (void)payload;
+    (void)hd;
+    (void)ud;
+    return NGHTTP2_ERR_CANCEL;
+}
+
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
 {
     (void)code;
@@ -750,11 +817,26 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
  * content-length, streams above the concurrency limit, malformed
  * headers...) cost the peer like its own RST_STREAMs. Our own resets
  * (INTERNAL_ERROR: the provider failed; CANCEL; NO_ERROR after an
- * answer) do not. */
+ * answer) do not. A DATA frame sent earns the allowance of ctl_take; a
+ * GOAWAY with an error makes the close linger. */
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     (void)s;
     struct px_down *dc = ud;
+    if (f->hd.type == NGHTTP2_DATA) {
+        ctl_earn(dc, PX_CTL_PER_DATA); /* the caller may acknowledge it */
+        return 0;
+    }
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR && !dc->calm) {
+        /* a connection error (ours, or one nghttp2 found itself: a
+         * WINDOW_UPDATE of 0, a frame on an idle stream...): nothing more
+         * is decoded, and the close lingers as for down_calm, so that the
+         * peer's unread input does not turn the GOAWAY into a TCP reset */
+        dc->calm = true;
+        dc->goaway = true;
+        kill_after(dc, PX_LINGER_MS);
+        return 0;
+    }
     if (f->hd.type != NGHTTP2_RST_STREAM) return 0;
     uint32_t ec = f->rst_stream.error_code;
     if (ec != NGHTTP2_NO_ERROR && ec != NGHTTP2_INTERNAL_ERROR && ec != NGHTTP2_CANCEL)
@@ -773,6 +855,8 @@ nghttp2_session_callbacks *px__down_callbacks(void)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+    nghttp2_session_callbacks_set_unpack_extension_callback(cb, on_unpack_ext);
     return cb;
 }
 
@@ -946,19 +1030,38 @@ static void watch_cb(uv_timer_t *t)
     watch_arm(dc, busy);
 }
 
+/* Sends TLS close_notify on a connection with no output pending (so that
+ * it cannot interleave): the end of our side is then not taken for a
+ * truncation (RFC 8446 6.1). Best effort: a peer whose socket buffer is
+ * full does not get it. Not after a TLS error or the peer's EOF. */
+void px__down_close_notify(struct px_conn *c)
+{
+    if (!c->ssl || !c->ready || c->closing || c->eof_sent || px_conn_busy(c)) return;
+    ERR_clear_error();
+    if (SSL_shutdown(c->ssl) < 0) return;
+    char rec[256];
+    int k = BIO_read(c->wbio, rec, (int)sizeof(rec));
+    if (k <= 0) return;
+    uv_buf_t b = uv_buf_init(rec, (unsigned)k);
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+}
+
 void px__down_kill(struct px_down *dc)
 {
     if (dc->base.dead) return;
     struct px_conn *c = &dc->base.conn;
-    if (dc->calm && dc->base.s && !c->closing && !px_conn_busy(c) && !dc->base.conn.ssl) {
+    if (dc->calm && dc->base.s && !c->closing && !px_conn_busy(c)) {
         /* told to calm down, and the GOAWAY is out: shut our side and drop
          * the peer's bytes until it closes (or kill_at), so that its unread
-         * input does not turn our GOAWAY into a TCP reset */
+         * input does not turn our GOAWAY into a TCP reset. With TLS its
+         * records are still decrypted (px_conn has no raw drain), for at
+         * most PX_LINGER_MS. */
         px__sess_undirty(&dc->base);
         while (dc->streams)
             px__h2s_down_closed(dc->streams);
         nghttp2_session_del(dc->base.s);
         dc->base.s = NULL;
+        px__down_close_notify(c);
         uv_os_fd_t fd;
         if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) shutdown(fd, SHUT_WR);
         return;
@@ -981,6 +1084,7 @@ void px__down_kill(struct px_down *dc)
     dc->prev = dc->next = NULL;
     uv_timer_stop(&dc->idle);
     uv_close((uv_handle_t *)&dc->idle, idle_closed);
+    px__down_close_notify(c);
     px_conn_close(&dc->base.conn);
     if (w->draining) px__worker_poke(w); /* the last connection may be gone */
 }
@@ -1225,6 +1329,7 @@ void px__down_accept(struct px_worker *w, uv_stream_t *server, SSL_CTX *ctx)
     dc->idle.data = dc;
     dc->last_active = dc->t_accept = dc->budget_t = uv_now(&w->loop);
     dc->budget = PX_CALM_BURST;
+    dc->ctl_free = PX_CTL_FREE_START;
     watch_arm(dc, false);
     dc->next = w->downs;
     if (w->downs) w->downs->prev = dc;

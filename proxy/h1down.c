@@ -994,6 +994,7 @@ int px__h1_flush(struct px_down *dc)
         if (x->eof) return -1;
         if (!x->shut) {
             x->shut = true;
+            px__down_close_notify(c); /* TLS: our end is not a truncation */
             x->shutreq.data = x;
             if (uv_shutdown(&x->shutreq, (uv_stream_t *)&c->tcp, shut_cb) != 0) return -1;
             dc->goaway = true; /* the idle timer closes it if the peer stays */

@@ -242,6 +242,12 @@ int px_serve(const char *config_path)
     nghttp2_option_set_max_settings(G.down_opt, 32);
     nghttp2_option_set_max_continuations(G.down_opt, 8);
     nghttp2_option_set_stream_reset_rate_limit(G.down_opt, 1000, 33);
+    /* frames of every type nghttp2 does not handle itself (10-255:
+     * ALTSVC, ORIGIN, PRIORITY_UPDATE and unknown ones) are "extensions"
+     * for down.c: without this nghttp2 skips them without a callback, and
+     * a flood of them could not be counted in the abuse budget */
+    for (unsigned t = 10; t < 256; t++)
+        nghttp2_option_set_user_recv_extension_type(G.down_opt, (uint8_t)t);
 
     unsigned started = 0;
     for (unsigned w = 0; w < G.nworkers; w++) {
