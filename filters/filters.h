@@ -140,7 +140,13 @@ struct flt_pathlist {
     uint32_t total; /* every add, duplicates included (for metrics) */
     uint16_t off[FLT_REPORT_MAX];
     uint16_t len[FLT_REPORT_MAX];
-    uint64_t seen[FLT_REPORT_SEEN]; /* open-addressing set of path hashes, 0 = empty */
+    /* Open-addressing set of path hashes. Slot i is in use when
+     * seen_slot[seen_pos[i]] == i and seen_pos[i] < nseen (a sparse set):
+     * flt_report_init() only sets nseen = 0, whatever the arrays hold, so a
+     * request pays nothing for the slots it did not use. */
+    uint64_t seen[FLT_REPORT_SEEN];              /* hash of slot i, when in use */
+    uint16_t seen_pos[FLT_REPORT_SEEN];          /* slot -> its index in seen_slot */
+    uint16_t seen_slot[FLT_REPORT_SEEN * 3 / 4]; /* slots in use, in insertion order */
     uint32_t nseen;
     size_t text_used;
     char text[FLT_REPORT_MAX * FLT_REPORT_PATH_MAX];

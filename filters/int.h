@@ -45,6 +45,30 @@ struct flt_rules {
     bool need_key;
 };
 
+/* The report's set of path hashes (struct flt_pathlist): report.c inserts,
+ * json.c probes it too (report_again()), both through these. The set holds
+ * at most FLT__SEEN_LIMIT hashes, so a probe always meets a free slot. */
+#define FLT__SEEN_LIMIT (FLT_REPORT_SEEN * 3 / 4)
+
+/* Whether slot |i| is in use. Any bytes in seen_pos/seen_slot give the right
+ * answer (a slot counts only when the used-slot list points back at it), so
+ * flt_report_init() need not clear them: on fresh storage this reads
+ * indeterminate uint16_t values, which have no trap representation. */
+static inline bool flt__seen_used(const struct flt_pathlist *l, size_t i)
+{
+    uint32_t w = l->seen_pos[i];
+    return w < l->nseen && l->seen_slot[w] == i;
+}
+
+/* Whether the set holds |h| (never 0). */
+static inline bool flt__seen_has(const struct flt_pathlist *l, uint64_t h)
+{
+    for (size_t i = (size_t)(h % FLT_REPORT_SEEN); flt__seen_used(l, i);
+         i = (i + 1) % FLT_REPORT_SEEN)
+        if (l->seen[i] == h) return true;
+    return false;
+}
+
 /* Named child |name| of |n|, or NULL. */
 const struct flt_node *flt__node_kid(const struct flt_node *n, const char *name, size_t len);
 

@@ -15,11 +15,15 @@
  *   kept, so a removed member leaves no trace.
  * - Memory is fixed at flt_json_new: the frame stack (max_depth), the name
  *   buffers, an output buffer. Nothing is allocated per document.
- * - Speed: fast_loop() takes the regular case (compact or not, plain names
- *   and scalars whole in the chunk) with its state in local variables and
- *   hands everything else back to the byte-level machine at a token
- *   boundary; repeated report paths are counted without being rebuilt
- *   (report_again()).
+ * - Speed: fast_loop() takes the regular case (compact or not, names and
+ *   scalars whole in the chunk without escapes: ASCII or well-formed UTF-8)
+ *   with its state in local variables and hands everything else back to the
+ *   byte-level machine at a token boundary. Inside it, FILTER frames have
+ *   their own code, and KEEP and SKIP containers their lanes (no
+ *   dispositions; a kept container is one output span between whitespace).
+ *   Strings, whitespace and numbers are classified 16 bytes at a time
+ *   (SSE2, the x86-64 baseline; a scalar path elsewhere). Repeated report
+ *   paths are counted without being rebuilt (report_again()).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -382,10 +386,7 @@ static bool path_hash_name_memo(struct flt_json *f, uint64_t *h, size_t *len, co
 /* Whether report.c's set of |l| holds the path hash |h| (its probing). */
 static inline bool seen_has(const struct flt_pathlist *l, uint64_t h)
 {
-    if (h == 0) h = 1;
-    for (size_t i = (size_t)(h % FLT_REPORT_SEEN); l->seen[i]; i = (i + 1) % FLT_REPORT_SEEN)
-        if (l->seen[i] == h) return true;
-    return false;
+    return flt__seen_has(l, h ? h : 1);
 }
 
 /* Sets the path hash of |fr|, just pushed below |parent| (NULL: the root). */
@@ -414,7 +415,7 @@ static bool report_again(struct flt_json *f, struct flt_pathlist *l)
 {
     const struct frame *t = top(f);
     /* report.c counts every path as new once its set is 3/4 full */
-    if (!t || !t->ph_ok || l->nseen >= FLT_REPORT_SEEN * 3 / 4) return false;
+    if (!t || !t->ph_ok || l->nseen >= FLT__SEEN_LIMIT) return false;
     uint64_t h = t->ph;
     size_t len = t->plen;
     if (t->kind == '{' ? !path_hash_name_memo(f, &h, &len, f->kname, f->kname_len)
@@ -889,21 +890,15 @@ static int hexval(unsigned char c)
 static inline const char *plain_end(const char *s, const char *end)
 {
 #if defined(__SSE2__)
-    if (end - s >= 16) {
-        const char *last = end - 16;
-        const __m128i quote = _mm_set1_epi8('"');
-        const __m128i bslash = _mm_set1_epi8('\\');
-        const __m128i space = _mm_set1_epi8(0x20);
-        do {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
-            /* signed compare: bytes >= 0x80 are negative, so < 0x20 too */
-            __m128i bad =
-                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                             _mm_cmplt_epi8(v, space));
-            unsigned mask = (unsigned)_mm_movemask_epi8(bad);
-            if (mask) return s + __builtin_ctz(mask);
-            s += 16;
-        } while (s <= last);
+    while (end - s >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+        /* signed compare: bytes >= 0x80 are negative, so < 0x20 too */
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                   _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+        if (mask) return s + __builtin_ctz(mask);
+        s += 16;
     }
 #endif
     while (s < end) {
@@ -912,6 +907,70 @@ static inline const char *plain_end(const char *s, const char *end)
         s++;
     }
     return s;
+}
+
+/* Length of the well-formed UTF-8 sequence of 2 to 4 bytes at |s| when it
+ * lies whole before |end| (RFC 3629 table 4, as scan_string() checks it),
+ * else 0. */
+static size_t utf8_seq(const char *s, const char *end)
+{
+    unsigned char c = (unsigned char)s[0], lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 1;
+    } else if (c == 0xE0) {
+        need = 2;
+        lo = 0xA0;
+    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+        need = 2;
+    } else if (c == 0xED) {
+        need = 2;
+        hi = 0x9F;
+    } else if (c == 0xF0) {
+        need = 3;
+        lo = 0x90;
+    } else if (c >= 0xF1 && c <= 0xF3) {
+        need = 3;
+    } else if (c == 0xF4) {
+        need = 3;
+        hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - s) <= need) return 0;
+    unsigned char c1 = (unsigned char)s[1];
+    if (c1 < lo || c1 > hi) return 0;
+    for (size_t i = 2; i <= need; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80) return 0;
+    return need + 1;
+}
+
+/* str_end() past the first non-ASCII byte. */
+static __attribute__((noinline)) const char *str_end_utf8(const char *s, const char *end)
+{
+    for (;;) {
+        size_t n = utf8_seq(s, end);
+        if (n == 0) return NULL;
+        s = plain_end(s + n, end);
+        if (s == end) return NULL;
+        unsigned char c = (unsigned char)*s;
+        if (c == '"') return s;
+        if (c < 0x80) return NULL;
+    }
+}
+
+/* The closing quote of a string whose content starts at |s|, when the
+ * content needs no work byte by byte (no escape; ASCII or well-formed UTF-8:
+ * its raw bytes are its value) and the quote lies before |end|; else NULL,
+ * and the general path (scan_string()) takes the string, errors included. */
+static inline const char *str_end(const char *s, const char *end)
+{
+    s = plain_end(s, end);
+    if (s == end) return NULL;
+    unsigned char c = (unsigned char)*s;
+    if (c == '"') return s;
+    if (c < 0x80) return NULL; /* '\\' or a control character */
+    return str_end_utf8(s, end);
 }
 
 /* Length of that run. */
@@ -1221,7 +1280,47 @@ static inline size_t digit_run(const char *p, const char *end)
 
 /* End of a valid number starting at |p| when it lies whole in the chunk
  * (a terminator follows), else NULL: the general path then decides. */
+static const char *fast_number_long(const char *p, const char *end);
+
 static inline const char *fast_number(const char *p, const char *end)
+{
+#if defined(__SSE2__)
+    /* the usual short number: one 16-byte load, its digits as a bit mask,
+     * the grammar on the mask; all the bytes read lie in the chunk, so the
+     * byte after the number is there too */
+    if (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i dg = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                   _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+        /* bit i clear: p[i] is a digit; bit 16 set ends every run */
+        uint32_t nd = ~(uint32_t)_mm_movemask_epi8(dg);
+        uint32_t i = p[0] == '-';
+        uint32_t n = (uint32_t)__builtin_ctz(nd >> i); /* integer digits */
+        if (n == 0 || (n > 1 && p[i] == '0')) return NULL;
+        i += n;
+        if (i >= 16) goto long_way; /* p[i] is past the block */
+        if (p[i] == '.') {
+            n = (uint32_t)__builtin_ctz(nd >> ++i); /* i <= 16 */
+            i += n;
+            if (i >= 16) goto long_way;
+            if (n == 0) return NULL;
+        }
+        if (p[i] == 'e' || p[i] == 'E') {
+            i++;
+            if (i < 16 && (p[i] == '+' || p[i] == '-')) i++;
+            n = (uint32_t)__builtin_ctz(nd >> i); /* i <= 16 */
+            i += n;
+            if (i >= 16) goto long_way;
+            if (n == 0) return NULL;
+        }
+        return p + i; /* p[i], in the block, is no digit: the terminator */
+    }
+long_way: /* a digit run reaches the end of the block, or the block the chunk */
+#endif
+    return fast_number_long(p, end);
+}
+
+static const char *fast_number_long(const char *p, const char *end)
 {
     const char *q = p;
     if (*q == '-') q++;
@@ -1249,45 +1348,6 @@ static inline const char *fast_number(const char *p, const char *end)
         if (q == end) return NULL;
     }
     if (is_digit((unsigned char)*q)) return NULL; /* a leading zero */
-    return q;
-}
-
-/* A scalar whose disposition is keep or skip, lying whole in the chunk
- * with nothing to unescape or validate byte by byte (plain ASCII string,
- * number, literal), is handled in one step. Returns the position after
- * it, or NULL to take the general path. */
-static inline const char *fast_scalar(struct flt_json *f, const char *p, const char *end)
-{
-    const char *q;
-    switch (*p) {
-    case '"': {
-        size_t run = plain_run(p + 1, end);
-        q = p + 1 + run;
-        if (q == end || *q != '"') return NULL;
-        q++;
-        break;
-    }
-    case 't':
-        if (end - p < 4 || memcmp(p, "true", 4) != 0) return NULL;
-        q = p + 4;
-        break;
-    case 'f':
-        if (end - p < 5 || memcmp(p, "false", 5) != 0) return NULL;
-        q = p + 5;
-        break;
-    case 'n':
-        if (end - p < 4 || memcmp(p, "null", 4) != 0) return NULL;
-        q = p + 4;
-        break;
-    default:
-        q = fast_number(p, end);
-        if (!q) return NULL;
-    }
-    if (f->disp == D_KEEP) {
-        emit_prefix(f);
-        out_put(f, p, (size_t)(q - p));
-    }
-    value_done(f);
     return q;
 }
 
@@ -1365,7 +1425,16 @@ static inline const struct flt_node *kid_lookup(const struct flt_node *n, const 
 {
     uint8_t v = n->lut[flt__lut_slot(name, len)];
     if (v == 0) return NULL;
-    if (v == FLT__LUT_MANY) return flt__node_kid(n, name, len);
+    if (v == FLT__LUT_MANY) {
+        /* a shared slot: few kids are scanned faster here than searched
+         * with memcmp() calls */
+        if (n->nkids > 16) return flt__node_kid(n, name, len);
+        for (uint32_t i = 0; i < n->nkids; i++) {
+            const struct flt_node *k = n->kids[i];
+            if (k->name_len == len && name_eq(k->name, name, len)) return k;
+        }
+        return NULL;
+    }
     const struct flt_node *k = n->kids[v - 1];
     if (k->name_len == len && name_eq(k->name, name, len)) return k;
     return NULL;
@@ -1490,24 +1559,18 @@ static const char *fast_loop(struct flt_json *f, const char *p, const char *end)
     /* emit_prefix() */
 #define PREFIX()                                                                                   \
     do {                                                                                           \
-        if (t->mode == M_FILTER) {                                                                 \
-            if (t->emitted) EMIT(comma, 1);                                                        \
-            t->emitted = true;                                                                     \
-            if (pfx) {                                                                             \
-                EMIT(kraw, kraw_len);                                                              \
-                EMIT(colon, 1);                                                                    \
-            }                                                                                      \
+        if (t->emitted) EMIT(comma, 1);                                                            \
+        t->emitted = true;                                                                         \
+        if (pfx) {                                                                                 \
+            EMIT(kraw, kraw_len);                                                                  \
+            EMIT(colon, 1);                                                                        \
         }                                                                                          \
     } while (0)
     /* element_disp(), its rejection excluded by the caller */
 #define ELEMENT_DISP()                                                                             \
     do {                                                                                           \
         pfx = false;                                                                               \
-        if (t->mode == M_SKIP) {                                                                   \
-            d = D_SKIP;                                                                            \
-        } else if (t->mode == M_KEEP) {                                                            \
-            d = D_KEEP;                                                                            \
-        } else if (t->node->elem) {                                                                \
+        if (t->node->elem) {                                                                       \
             dnode = t->node->elem;                                                                 \
             d = act_disp(dnode);                                                                   \
         } else {                                                                                   \
@@ -1521,6 +1584,31 @@ static const char *fast_loop(struct flt_json *f, const char *p, const char *end)
     /* set by the first element_disp() or decide_member() of the root
      * container, and read only after one */
     f->root_value = false;
+    if (t->mode == M_KEEP) {
+        d = D_KEEP; /* what colon / ELEMENT_DISP() set in a KEEP frame */
+        ss = se = p;
+        switch (st) {
+        case S_VALUE: goto keep_value;
+        case S_ARR_FIRST: goto keep_arr_first;
+        case S_OBJ_FIRST: goto keep_obj_first;
+        case S_OBJ_KEY: goto keep_key;
+        case S_COLON: goto keep_colon;
+        case S_AFTER_VALUE: goto keep_after;
+        default: return p;
+        }
+    }
+    if (t->mode == M_SKIP) {
+        d = D_SKIP; /* what colon / ELEMENT_DISP() set in a SKIP frame */
+        switch (st) {
+        case S_VALUE: goto skip_value;
+        case S_ARR_FIRST: goto skip_arr_first;
+        case S_OBJ_FIRST: goto skip_obj_first;
+        case S_OBJ_KEY: goto skip_key;
+        case S_COLON: goto skip_colon;
+        case S_AFTER_VALUE: goto skip_after;
+        default: return p;
+        }
+    }
     switch (st) {
     case S_VALUE: goto value;
     case S_ARR_FIRST: goto arr_first;
@@ -1540,8 +1628,8 @@ value:
     }
     switch (value_class[c]) {
     case VC_STR:
-        q = plain_end(p + 1, end);
-        if (q == end || *q != '"') LEAVE(S_VALUE);
+        q = str_end(p + 1, end);
+        if (!q) LEAVE(S_VALUE);
         q++;
         break;
     case VC_NUM:
@@ -1571,12 +1659,26 @@ value:
                 REPORT_REMOVED();
             }
         }
-        if (m != M_SKIP) {
-            PREFIX();
-            EMIT(p, 1);
+        if (m == M_SKIP) {
+            frame_push(f, (char)c, M_SKIP, NULL);
+            t = top(f);
+            d = D_SKIP;
+            p++;
+            if (c == '[') goto skip_arr_first;
+            goto skip_obj_first;
         }
-        if (m == M_FILTER) SYNC_KEY();
-        frame_push(f, (char)c, m, m == M_FILTER ? dnode : NULL);
+        PREFIX();
+        EMIT(p, 1); /* the span now ends at p + 1, as the keep lane needs */
+        if (m == M_KEEP) {
+            frame_push(f, (char)c, M_KEEP, NULL);
+            t = top(f);
+            d = D_KEEP;
+            p++;
+            if (c == '[') goto keep_arr_first;
+            goto keep_obj_first;
+        }
+        SYNC_KEY();
+        frame_push(f, (char)c, M_FILTER, dnode);
         t = top(f);
         p++;
         if (c == '[') goto arr_first;
@@ -1599,8 +1701,8 @@ xform:
     /* begin_value() to end_xform() for a plain string or a number whole in
      * the chunk: the same calls, in the same order, as the general path */
     if (c == '"') {
-        q = plain_end(p + 1, end);
-        if (q == end || *q != '"') LEAVE(S_VALUE);
+        q = str_end(p + 1, end);
+        if (!q) LEAVE(S_VALUE);
     } else if (c == '-' || is_digit(c)) {
         if (dnode->act.kind == FLT_ACT_YEAR) LEAVE(S_VALUE); /* not readable */
         q = fast_number(p, end);
@@ -1629,12 +1731,10 @@ after_value:
     c = (unsigned char)*p;
     if (c == ',') {
         if (t->kind == '{') {
-            if (t->mode == M_KEEP) EMIT(p, 1);
             comma = p++;
             goto obj_key;
         }
-        if (reject && t->mode == M_FILTER && !t->node->elem) LEAVE(S_AFTER_VALUE);
-        if (t->mode == M_KEEP) EMIT(p, 1);
+        if (reject && !t->node->elem) LEAVE(S_AFTER_VALUE);
         comma = p++;
         ELEMENT_DISP();
         goto value;
@@ -1647,7 +1747,7 @@ after_value:
 close:
     /* pop() */
     f->depth--;
-    if (t->mode != M_SKIP) EMIT(p, 1);
+    EMIT(p, 1);
     f->names_used = t->names_used;
     t = f->depth ? t - 1 : NULL;
     f->top = t;
@@ -1658,7 +1758,7 @@ close:
 arr_first:
     SKIP_WS(S_ARR_FIRST);
     if (c == ']') goto close;
-    if (reject && t->mode == M_FILTER && !t->node->elem) LEAVE(S_ARR_FIRST);
+    if (reject && !t->node->elem) LEAVE(S_ARR_FIRST);
     ELEMENT_DISP();
     goto value;
 
@@ -1676,10 +1776,10 @@ obj_key:
     }
 key:
     if (c != '"') LEAVE(S_OBJ_KEY);
-    q = plain_end(p + 1, end);
-    if (q == end || *q != '"') LEAVE(S_OBJ_KEY);
+    q = str_end(p + 1, end);
+    if (!q) LEAVE(S_OBJ_KEY);
     q++;
-    if (t->mode == M_FILTER) {
+    {
         /* as the general path's whole-name case, then decide_member() */
         size_t len = (size_t)(q - p) - 2;
         const struct flt_node *kid = NULL;
@@ -1705,8 +1805,8 @@ key:
                 struct flt_pathlist *l = &f->report->removed;
                 uint64_t h = t->ph;
                 size_t plen = t->plen;
-                if (t->ph_ok && l->nseen < FLT_REPORT_SEEN * 3 / 4 &&
-                    memo_get(f, &h, &plen, p + 1, len) && seen_has(l, h)) {
+                if (t->ph_ok && l->nseen < FLT__SEEN_LIMIT && memo_get(f, &h, &plen, p + 1, len) &&
+                    seen_has(l, h)) {
                     l->total++;
                 } else {
                     SYNC_KEY();
@@ -1714,8 +1814,6 @@ key:
                 }
             }
         }
-    } else if (t->mode == M_KEEP) {
-        EMIT(p, (size_t)(q - p));
     }
     p = q;
 
@@ -1727,14 +1825,240 @@ colon:
         p = skip_ws(p + 1, end);
         goto colon;
     }
-    if (t->mode == M_KEEP) {
-        EMIT(p, 1);
-        d = D_KEEP;
-    } else if (t->mode == M_SKIP) {
-        d = D_SKIP;
-    }
     colon = p++;
     goto value;
+
+    /*
+     * The skip lane: inside a removed (SKIP) container, whose content is
+     * validated and dropped. Same grammar and the same exits to the general
+     * path as above, without dispositions, prefixes or output: every
+     * container below a SKIP one is SKIP too, so only closing the outermost
+     * one leaves the lane. |d| stays D_SKIP, as colon and ELEMENT_DISP()
+     * would set it in a SKIP frame.
+     */
+skip_arr_first:
+    SKIP_WS(S_ARR_FIRST);
+    if (c == ']') goto skip_close;
+    goto skip_value_c;
+
+skip_obj_first:
+    SKIP_WS(S_OBJ_FIRST);
+    if (c == '}') goto skip_close;
+    goto skip_key_c;
+
+skip_value:
+    if (p == end) LEAVE(S_VALUE);
+    c = (unsigned char)*p;
+skip_value_c:
+    switch (value_class[c]) {
+    case VC_STR:
+        q = str_end(p + 1, end);
+        if (!q) LEAVE(S_VALUE);
+        p = q + 1;
+        break;
+    case VC_NUM:
+        q = fast_number(p, end);
+        if (!q) LEAVE(S_VALUE);
+        p = q;
+        break;
+    case VC_TRUE:
+        if (end - p < 4 || memcmp(p, "true", 4) != 0) LEAVE(S_VALUE);
+        p += 4;
+        break;
+    case VC_FALSE:
+        if (end - p < 5 || memcmp(p, "false", 5) != 0) LEAVE(S_VALUE);
+        p += 5;
+        break;
+    case VC_NULL:
+        if (end - p < 4 || memcmp(p, "null", 4) != 0) LEAVE(S_VALUE);
+        p += 4;
+        break;
+    case VC_OPEN:
+        if (f->depth == f->cfg.max_depth) LEAVE(S_VALUE);
+        frame_push(f, (char)c, M_SKIP, NULL);
+        t = top(f);
+        p++;
+        if (c == '[') goto skip_arr_first;
+        goto skip_obj_first;
+    case VC_WS: p = skip_ws(p + 1, end); goto skip_value;
+    default: LEAVE(S_VALUE);
+    }
+
+skip_after:
+    if (p == end) LEAVE(S_AFTER_VALUE);
+    c = (unsigned char)*p;
+    if (c == ',') {
+        p++;
+        if (t->kind == '{') goto skip_key;
+        goto skip_value;
+    }
+    if (c == (unsigned char)(t->kind + 2)) goto skip_close;
+    if (!ws_tab[c]) LEAVE(S_AFTER_VALUE);
+    p = skip_ws(p + 1, end);
+    goto skip_after;
+
+skip_close:
+    f->depth--;
+    f->names_used = t->names_used;
+    t = f->depth ? t - 1 : NULL;
+    f->top = t;
+    p++;
+    if (!t) LEAVE(S_END);
+    if (t->mode == M_SKIP) goto skip_after;
+    goto after_value;
+
+skip_key:
+    if (p == end) LEAVE(S_OBJ_KEY);
+    c = (unsigned char)*p;
+skip_key_c:
+    if (c != '"') {
+        if (!ws_tab[c]) LEAVE(S_OBJ_KEY);
+        p = skip_ws(p + 1, end);
+        goto skip_key;
+    }
+    q = str_end(p + 1, end);
+    if (!q) LEAVE(S_OBJ_KEY);
+    p = q + 1;
+
+skip_colon:
+    if (p == end) LEAVE(S_COLON);
+    c = (unsigned char)*p;
+    if (c != ':') {
+        if (!ws_tab[c]) LEAVE(S_COLON);
+        p = skip_ws(p + 1, end);
+        goto skip_colon;
+    }
+    p++;
+    goto skip_value;
+
+    /*
+     * The keep lane: inside a kept (KEEP) container, copied whole minus
+     * whitespace. The same grammar as the skip lane, with the output span
+     * [ss, se) extended over every byte read (se = p when leaving) and cut
+     * around whitespace. |d| stays D_KEEP, as colon and ELEMENT_DISP() would
+     * set it in a KEEP frame. Every container below a KEEP one is KEEP.
+     */
+#define KLEAVE(s)                                                                                  \
+    do {                                                                                           \
+        se = p;                                                                                    \
+        LEAVE(s);                                                                                  \
+    } while (0)
+    /* whitespace at p: the span ends before it, a new one starts after it */
+#define KWS()                                                                                      \
+    do {                                                                                           \
+        se = p;                                                                                    \
+        p = skip_ws(p + 1, end);                                                                   \
+        if (se != ss) span_put(f, ss, (size_t)(se - ss));                                          \
+        ss = se = p;                                                                               \
+    } while (0)
+#define KSKIP_WS(s)                                                                                \
+    do {                                                                                           \
+        if (p == end) KLEAVE(s);                                                                   \
+        c = (unsigned char)*p;                                                                     \
+        if (ws_tab[c]) {                                                                           \
+            KWS();                                                                                 \
+            if (p == end) KLEAVE(s);                                                               \
+            c = (unsigned char)*p;                                                                 \
+        }                                                                                          \
+    } while (0)
+keep_arr_first:
+    KSKIP_WS(S_ARR_FIRST);
+    if (c == ']') goto keep_close;
+    goto keep_value_c;
+
+keep_obj_first:
+    KSKIP_WS(S_OBJ_FIRST);
+    if (c == '}') goto keep_close;
+    goto keep_key_c;
+
+keep_value:
+    if (p == end) KLEAVE(S_VALUE);
+    c = (unsigned char)*p;
+keep_value_c:
+    switch (value_class[c]) {
+    case VC_STR:
+        q = str_end(p + 1, end);
+        if (!q) KLEAVE(S_VALUE);
+        p = q + 1;
+        break;
+    case VC_NUM:
+        q = fast_number(p, end);
+        if (!q) KLEAVE(S_VALUE);
+        p = q;
+        break;
+    case VC_TRUE:
+        if (end - p < 4 || memcmp(p, "true", 4) != 0) KLEAVE(S_VALUE);
+        p += 4;
+        break;
+    case VC_FALSE:
+        if (end - p < 5 || memcmp(p, "false", 5) != 0) KLEAVE(S_VALUE);
+        p += 5;
+        break;
+    case VC_NULL:
+        if (end - p < 4 || memcmp(p, "null", 4) != 0) KLEAVE(S_VALUE);
+        p += 4;
+        break;
+    case VC_OPEN:
+        if (f->depth == f->cfg.max_depth) KLEAVE(S_VALUE);
+        frame_push(f, (char)c, M_KEEP, NULL);
+        t = top(f);
+        p++;
+        if (c == '[') goto keep_arr_first;
+        goto keep_obj_first;
+    case VC_WS: KWS(); goto keep_value;
+    default: KLEAVE(S_VALUE);
+    }
+
+keep_after:
+    if (p == end) KLEAVE(S_AFTER_VALUE);
+    c = (unsigned char)*p;
+    if (c == ',') {
+        p++;
+        if (t->kind == '{') goto keep_key;
+        goto keep_value;
+    }
+    if (c == (unsigned char)(t->kind + 2)) goto keep_close;
+    if (!ws_tab[c]) KLEAVE(S_AFTER_VALUE);
+    KWS();
+    goto keep_after;
+
+keep_close:
+    f->depth--;
+    f->names_used = t->names_used;
+    t = f->depth ? t - 1 : NULL;
+    f->top = t;
+    p++;
+    se = p;
+    if (!t) LEAVE(S_END);
+    if (t->mode == M_KEEP) goto keep_after;
+    goto after_value;
+
+keep_key:
+    if (p == end) KLEAVE(S_OBJ_KEY);
+    c = (unsigned char)*p;
+keep_key_c:
+    if (c != '"') {
+        if (!ws_tab[c]) KLEAVE(S_OBJ_KEY);
+        KWS();
+        goto keep_key;
+    }
+    q = str_end(p + 1, end);
+    if (!q) KLEAVE(S_OBJ_KEY);
+    p = q + 1;
+
+keep_colon:
+    if (p == end) KLEAVE(S_COLON);
+    c = (unsigned char)*p;
+    if (c != ':') {
+        if (!ws_tab[c]) KLEAVE(S_COLON);
+        KWS();
+        goto keep_colon;
+    }
+    p++;
+    goto keep_value;
+#undef KLEAVE
+#undef KWS
+#undef KSKIP_WS
 
 out:
     if (se != ss) span_put(f, ss, (size_t)(se - ss));
@@ -1789,13 +2113,6 @@ int flt_json_feed(struct flt_json *f, const char *p, size_t n)
         }
         switch (f->state) {
         case S_VALUE:
-            if (f->disp == D_KEEP || f->disp == D_SKIP) {
-                const char *q = fast_scalar(f, p, end);
-                if (q) {
-                    p = q;
-                    break;
-                }
-            }
             if (!value_start_char(c)) {
                 fail(f, FLT_E_SYNTAX, p, base);
                 goto out;
@@ -1826,31 +2143,6 @@ int flt_json_feed(struct flt_json *f, const char *p, size_t n)
             if (c != '"') {
                 fail(f, FLT_E_SYNTAX, p, base);
                 goto out;
-            }
-            {
-                /* fast path: a plain name that is whole in this chunk is
-                 * matched (or copied, or skipped) in place */
-                size_t run = plain_run(p + 1, end);
-                enum mode m = (enum mode)top(f)->mode;
-                if (m != M_FILTER && p + 1 + run < end && p[1 + run] == '"') {
-                    if (m == M_KEEP) out_put(f, p, run + 2);
-                    f->state = S_COLON;
-                    p += run + 2;
-                    break;
-                }
-                if (p + 1 + run < end && p[1 + run] == '"') {
-                    f->kraw = p;
-                    f->kraw_len = run + 2;
-                    f->kname = p + 1;
-                    f->kname_len = run;
-                    f->key_ext = true;
-                    f->key_overflow = run + 2 > KEYRAW_CAP || run > KEYNAME_CAP;
-                    f->key_off = f->consumed + (uint64_t)(p - base);
-                    if (!decide_member(f, p, base)) goto out;
-                    f->state = S_COLON;
-                    p += run + 2;
-                    break;
-                }
             }
             f->key_off = f->consumed + (uint64_t)(p - base);
             begin_key(f);

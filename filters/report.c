@@ -1,18 +1,18 @@
 /* Removed / transformed path lists of one request (SPEC 7). Fixed storage. */
 #include <string.h>
 
-#include "filters/filters.h"
+#include "filters/int.h"
 
+/* O(1): the path lists' seen-sets are sparse sets (filters/int.h), emptied
+ * by their count alone; the rest is only read below n / text_used. */
 void flt_report_init(struct flt_report *r)
 {
     r->removed.n = r->removed.more = r->removed.total = 0;
     r->removed.nseen = 0;
     r->removed.text_used = 0;
-    memset(r->removed.seen, 0, sizeof r->removed.seen);
     r->transformed.n = r->transformed.more = r->transformed.total = 0;
     r->transformed.nseen = 0;
     r->transformed.text_used = 0;
-    memset(r->transformed.seen, 0, sizeof r->transformed.seen);
 }
 
 /* FNV-1a, never 0 (0 marks an empty slot). */
@@ -31,13 +31,15 @@ static uint64_t path_hash(const char *a, size_t alen, const char *b, size_t blen
  * is full every path counts as new: |more| becomes approximate. */
 static bool seen_insert(struct flt_pathlist *l, uint64_t h)
 {
-    if (l->nseen >= FLT_REPORT_SEEN * 3 / 4) return true;
+    if (l->nseen >= FLT__SEEN_LIMIT) return true;
     size_t i = (size_t)(h % FLT_REPORT_SEEN);
-    while (l->seen[i]) {
+    while (flt__seen_used(l, i)) {
         if (l->seen[i] == h) return false;
         i = (i + 1) % FLT_REPORT_SEEN;
     }
     l->seen[i] = h;
+    l->seen_pos[i] = (uint16_t)l->nseen;
+    l->seen_slot[l->nseen] = (uint16_t)i;
     l->nseen++;
     return true;
 }

@@ -754,8 +754,11 @@ static void differential(enum dmode mode, bool transforms)
         jt_buf_put(&out, "", 0);
         flt_json_reset(f, &cfg, jt_buf_sink, &out, rep);
         int rc = 0;
+        /* small chunks take the byte-level path at every chunk end; whole
+         * documents and large chunks the fast lanes (filters/json.c) */
+        unsigned chunking = rn(3);
         for (size_t pos = 0; pos < doc.len && rc == 0;) {
-            size_t n = 1 + rn(16);
+            size_t n = chunking == 0 ? 1 + rn(16) : chunking == 1 ? doc.len : 1 + rn(256);
             if (n > doc.len - pos) n = doc.len - pos;
             rc = flt_json_feed(f, doc.p + pos, n);
             pos += n;
