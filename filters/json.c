@@ -824,11 +824,10 @@ static inline void key_raw(struct flt_json *f, const char *p, size_t n)
 
 static inline void key_name(struct flt_json *f, const char *p, size_t n)
 {
-    if (n > KEYNAME_CAP - f->keyname_len) {
-        /* longer than any rule name: it cannot match a named rule */
-        f->key_overflow = true;
-        n = KEYNAME_CAP - f->keyname_len;
-    }
+    /* longer than FLT_NAME_MAX: it matches no rule, not even `*` (README);
+     * the buffer keeps a little more, for report paths only */
+    if (f->keyname_len + n > FLT_NAME_MAX) f->key_overflow = true;
+    if (n > KEYNAME_CAP - f->keyname_len) n = KEYNAME_CAP - f->keyname_len;
     memcpy(f->keyname + f->keyname_len, p, n);
     f->keyname_len += n;
 }
@@ -1784,7 +1783,7 @@ key:
         size_t len = (size_t)(q - p) - 2;
         const struct flt_node *kid = NULL;
         kid_named = false;
-        if (len <= KEYNAME_CAP) { /* else key_overflow: no rule is that long */
+        if (len <= FLT_NAME_MAX) { /* else key_overflow: no rule is that long */
             kid = kid_lookup(t->node, p + 1, len);
             kid_named = kid != NULL;
             if (!kid) kid = t->node->star;

@@ -224,6 +224,49 @@ Test(limits, names_longer_than_FLT_NAME_MAX_match_no_rule)
     flt_rules_unref(r);
 }
 
+/* Just past FLT_NAME_MAX (the filter's name buffer is a few bytes larger,
+ * for report paths): still no rule, whole, in 1-byte and in 7-byte feeds,
+ * on the hot path (plain names) and the general path (an escape). */
+Test(limits, names_just_past_FLT_NAME_MAX_match_no_rule)
+{
+    static const struct jt_rule rs[] = {JT_KEEP("*"), JT_END};
+    struct flt_rules *r = mk(rs);
+    for (size_t len = FLT_NAME_MAX - 1; len <= FLT_NAME_MAX + 16; len++) {
+        for (int esc = 0; esc < 2; esc++) {
+            char *name = repeat('k', len);
+            if (esc) name[0] = 'A'; /* written below as \u0041: same name */
+            struct jt_buf doc = {0};
+            jt_buf_puts(&doc, "{\"a\":1,\"");
+            jt_buf_puts(&doc, esc ? "\\u0041" : "");
+            jt_buf_puts(&doc, name + (esc ? 1 : 0));
+            jt_buf_puts(&doc, "\":2,\"z\":3}");
+            bool kept = len <= FLT_NAME_MAX;
+            struct jt_buf want = {0};
+            jt_buf_puts(&want, "{\"a\":1,");
+            if (kept) {
+                jt_buf_puts(&want, "\"");
+                jt_buf_puts(&want, esc ? "\\u0041" : "");
+                jt_buf_puts(&want, name + (esc ? 1 : 0));
+                jt_buf_puts(&want, "\":2,");
+            }
+            jt_buf_puts(&want, "\"z\":3}");
+            for (int ch = 0; ch < 3; ch++) {
+                struct jt_result res;
+                run_str(r, doc.p, ch == 0 ? JT_WHOLE : ch == 1 ? JT_BYTES : JT_STRIDE, 7, &res);
+                cr_expect_eq(res.rc, 0, "len %zu: rc=%d", len, res.rc);
+                cr_expect(res.out.len == want.len && memcmp(res.out.p, want.p, want.len) == 0,
+                          "len %zu esc %d chunking %d: %s", len, esc, ch,
+                          jt_show(res.out.p, res.out.len > 80 ? 80 : res.out.len));
+                jt_result_free(&res);
+            }
+            jt_buf_free(&want);
+            jt_buf_free(&doc);
+            free(name);
+        }
+    }
+    flt_rules_unref(r);
+}
+
 Test(limits, megabyte_values_in_chunks)
 {
     static const struct jt_rule rs[] = {JT_KEEP("k"),     JT_HASH("h"),     JT_MASKL("m", 4),
