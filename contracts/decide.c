@@ -95,11 +95,17 @@ static bool named_in_connection(const struct ctr_request *req, struct flt_str na
     return false;
 }
 
-/* Lower-cases |n| into |buf| (cap 256); returns the view, .p NULL if longer. */
+/* Lower-cases |n| into |buf| (cap 256); returns the view, .p NULL if longer.
+ * A name already in lower case (every HTTP/2 name: nghttp2 refuses others)
+ * is returned as it is, not copied. The view is not NUL-terminated. */
 static struct flt_str lower_name(struct flt_str n, char buf[256])
 {
     struct flt_str r = {NULL, 0};
     if (n.len >= 256) return r;
+    size_t k = 0;
+    while (k < n.len && !(n.p[k] >= 'A' && n.p[k] <= 'Z'))
+        k++;
+    if (k == n.len && n.p) return n;
     for (size_t i = 0; i < n.len; i++) {
         char c = n.p[i];
         buf[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
@@ -129,6 +135,15 @@ static const struct ctr_header *find_header(const struct ctr_request *req, const
     return found;
 }
 
+/* Whether a name of |len| bytes may be one of ctr__hop_header's (lengths
+ * of connection, keep-alive, transfer-encoding, te, upgrade,
+ * proxy-connection, host, content-length): most names are not, and the
+ * list walk cost about 200 instructions per header. */
+static bool hop_len(size_t len)
+{
+    return len == 2 || len == 4 || len == 7 || len == 10 || len == 14 || len == 16 || len == 17;
+}
+
 static int decide_headers(const struct ctr_config *cfg, const struct ctr_contract *c,
                           const struct ctr_route *r, const struct ctr_request *req,
                           struct ctr_decision *d)
@@ -136,10 +151,12 @@ static int decide_headers(const struct ctr_config *cfg, const struct ctr_contrac
     const char *auth =
         c->upstream.auth_header && c->upstream.auth_value ? c->upstream.auth_header : NULL;
     const char *caller_hdr = cfg->caller_header ? cfg->caller_header : "privgate-caller";
+    bool has_connection = false; /* most requests have none: skip the per-name scan */
     for (size_t i = 0; i < req->nheaders; i++) {
         const struct ctr_header *h = &req->headers[i];
         if (!flt_header_value_ok(h->value.p, h->value.len))
             return refuse(d, 400, "invalid_request", "a header value contains CR, LF or NUL");
+        if (h->name.len == 10 && ieq_n(h->name.p, "connection", 10)) has_connection = true;
     }
     for (size_t i = 0; i < req->nheaders; i++) {
         const struct ctr_header *h = &req->headers[i];
@@ -154,14 +171,14 @@ static int decide_headers(const struct ctr_config *cfg, const struct ctr_contrac
         if (n.len >= 9 && memcmp(n.p, "privgate-", 9) == 0)
             continue; /* gateway control: consumed, never forwarded nor reported */
         if (eq(n, caller_hdr)) continue;
-        if (ctr__hop_header(n.p, n.len))
+        if (hop_len(n.len) && ctr__hop_header(n.p, n.len))
             continue; /* hop-by-hop, host, content-length: recomputed */
         bool keep = false;
         if (eq(n, "content-encoding")) {
             if (r->body != CTR_BODY_OPAQUE) continue; /* the body is forwarded decoded */
             keep = true;                              /* an opaque body is forwarded as sent */
         }
-        if (named_in_connection(req, n)) {
+        if (has_connection && named_in_connection(req, n)) {
             /* hop-by-hop for this request (RFC 9110 7.6.1): never forwarded,
              * even when the contract allows it; reported, as it was removed */
             flt_pathlist_add(&d->report.removed, "header", n.p, n.len);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/buffer.h>
 #include <openssl/ssl.h>
 #include <uv.h>
 
@@ -48,10 +49,11 @@ struct px_conn {
     uv_write_t wreq;
     const struct px_conn_ops *ops;
     void *ud;
-    SSL *ssl;   /* NULL for cleartext */
-    BIO *rbio;  /* ciphertext in (owned by ssl) */
-    BIO *wbio;  /* ciphertext out (owned by ssl) */
-    bool ready; /* connected and handshaken */
+    SSL *ssl;    /* NULL for cleartext */
+    BIO *rbio;   /* ciphertext in (owned by ssl): a read-only view of |rbm| */
+    BUF_MEM rbm; /* the socket read being decrypted (tls_in); empty between */
+    BIO *wbio;   /* ciphertext out (owned by ssl) */
+    bool ready;  /* connected and handshaken */
     bool closing;
     bool reading;
     bool eof_sent;
@@ -68,6 +70,16 @@ struct px_conn {
      * block, NULL while ptlen == 0 */
     char *pt;
     size_t ptlen;
+    /* px_h2_flush is inside nghttp2_session_send: a failure found by a
+     * write (from the send callback) is reported after it returns, since
+     * the owner's on_eof deletes the session */
+    bool sending;
+    bool fail_pending;
+    const char *fail_err;
+    /* a write failed (the peer closed): output is dropped, and the
+     * failure is reported after the bytes the peer sent before its close
+     * have been read and delivered (see net.c write_failed) */
+    const char *wfail;
 };
 
 /* Initialises |c| on |loop|. Returns 0 or a libuv error. */

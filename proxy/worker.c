@@ -269,12 +269,16 @@ static void idle_cb(uv_idle_t *h)
             continue;
         }
         if (!s->s) continue;
-        if (px_h2_flush(s->s, &s->conn) != 0) {
-            if (s->is_up)
-                px__up_kill((struct px_up *)s, "connect");
-            else
-                px__down_kill((struct px_down *)s);
-        }
+        int rv = px_h2_flush(s->s, &s->conn);
+        /* an upstream session nghttp2 ended for the provider's connection
+         * error (up.c on_frame_send) goes now, even if its GOAWAY is still
+         * queued: the provider broke the protocol */
+        if (s->is_up && ((struct px_up *)s)->proto_err)
+            px__up_kill((struct px_up *)s, "protocol");
+        else if (rv != 0 && s->is_up)
+            px__up_kill((struct px_up *)s, "connect");
+        else if (rv != 0)
+            px__down_kill((struct px_down *)s);
     }
     if (!w->dirty) uv_idle_stop(&w->idle);
     if (w->draining) check_drained(w);

@@ -375,8 +375,8 @@ Test(faults, goaway_on_every_connection)
 
 /* A provider that answers bytes that are not HTTP/2, in cleartext and
  * after a TLS handshake with ALPN h2: 502, nothing recorded. GATEWAY.md
- * says "an invalid HTTP/2 preface -> 502 upstream_protocol"; the gateway
- * answers upstream_unavailable (see the disabled strict tests below). */
+ * says "an invalid HTTP/2 preface -> 502 upstream_protocol" (the strict
+ * tests below). */
 static void garbage_case(const char *mode, const char *allowed)
 {
     e2e_init(&E);
@@ -404,20 +404,17 @@ Test(faults, garbage_after_the_tls_handshake)
     garbage_case("tls", "upstream_protocol|upstream_unavailable");
 }
 
-/* BUG (proxy/up.c up_read, proxy/worker.c flush): nghttp2_session_mem_recv
- * handles a connection error of the peer (a first frame that is not
- * SETTINGS, a frame larger than allowed) itself — it queues a GOAWAY with
- * an error code and returns >= 0 — so up_read's "protocol" path is not
- * taken; the session then has nothing left to do, px_h2_flush returns -1
- * and the worker kills the connection as "connect": upstream_unavailable,
- * where GATEWAY.md says upstream_protocol. Reproducer:
- * privgate-demo-partner --h2c --garbage, any request through the gateway. */
-Test(faults, garbage_instead_of_http2_is_upstream_protocol, .disabled = true)
+/* nghttp2_session_mem_recv handles the provider's connection error (a
+ * first frame that is not SETTINGS, a frame larger than allowed) itself:
+ * it queues a GOAWAY with an error code and succeeds. The gateway must
+ * still answer upstream_protocol, not upstream_unavailable (up.c
+ * on_frame_send). Reproducer: privgate-demo-partner --h2c --garbage. */
+Test(faults, garbage_instead_of_http2_is_upstream_protocol)
 {
     garbage_case("h2c", "upstream_protocol");
 }
 
-Test(faults, garbage_after_the_tls_handshake_is_upstream_protocol, .disabled = true)
+Test(faults, garbage_after_the_tls_handshake_is_upstream_protocol)
 {
     garbage_case("tls", "upstream_protocol");
 }

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +52,37 @@ static long ms_now(void)
 
 /* A provider that accepts connections (the kernel's backlog does) and never
  * reads or answers: what the gateway sends it stays in the request pipe. */
+/* Waits (at most |timeout_ms|) until |path| has at least |want| lines:
+ * the audit writer is a thread of its own, so the last records may land
+ * after the last answer. Woken by the file's modifications (inotify on
+ * its directory: the file may not exist yet); returns the line count. */
+static size_t wait_lines(const char *path, size_t want, int timeout_ms)
+{
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    cr_assert(fd >= 0);
+    cr_assert(inotify_add_watch(fd, slash ? dir : ".", IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE) >=
+              0);
+    long deadline = ms_now() + timeout_ms;
+    size_t n = e2e_count_lines(path);
+    while (n < want && ms_now() < deadline) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        long left = deadline - ms_now();
+        if (left <= 0) break;
+        if (poll(&pf, 1, (int)left) > 0) {
+            char ev[4096];
+            while (read(fd, ev, sizeof(ev)) > 0)
+                ;
+        }
+        n = e2e_count_lines(path);
+    }
+    close(fd);
+    return n;
+}
+
 static int silent_provider(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -114,6 +146,8 @@ Test(flow, answers_while_the_pipe_is_full_give_the_connection_window_back)
     int x[4];
     h2load_one_conn(url, 60, data, x);
     cr_expect_eq(x[3], 60, "5xx answers: %d of 60 (2xx %d, 4xx %d)", x[3], x[0], x[2]);
+    size_t lines = wait_lines(E.audit, 60, 10000);
+    cr_expect_geq(lines, 60, "audit records: %zu", lines);
     char *log = e2e_read(E.audit, NULL);
     size_t n504 = 0;
     for (const char *p = log; p && (p = strstr(p, "upstream_timeout")); p++)
