@@ -130,6 +130,7 @@ struct px_up {
     struct px_h2s *pending; /* waiting for the connection */
     struct px_h2s *active;  /* submitted */
     uint32_t nactive;
+    uint32_t npending; /* length of |pending| */
     int proto;          /* enum ctr_up_proto of the contract(s) using it */
     struct px_h1up *h1; /* non-NULL: an HTTP/1.1 connection (h1up.c); base.s is NULL */
     bool proto_err;     /* nghttp2 ended the session for a peer's connection error */

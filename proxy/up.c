@@ -64,6 +64,7 @@ void px__up_detach(struct px_h2s *h)
     if (h->in_pending) {
         list_remove(&u->pending, h);
         h->in_pending = false;
+        u->npending--;
     } else if (h->in_active) {
         list_remove(&u->active, h);
         h->in_active = false;
@@ -81,6 +82,7 @@ void px__up_activate(struct px_h2s *h)
     struct px_up *u = h->uc;
     list_remove(&u->pending, h);
     h->in_pending = false;
+    u->npending--;
     list_push(&u->active, h);
     h->in_active = true;
     u->nactive++;
@@ -95,6 +97,7 @@ void px__up_move(struct px_h2s *h, struct px_up *to)
     h->uc = to;
     list_push(&to->pending, h);
     h->in_pending = true;
+    to->npending++;
     up_idle_check(to);
 }
 
@@ -239,6 +242,9 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *
         }
         return 0;
     }
+    /* the fields of an interim (1xx) response are not forwarded: its
+     * :status came first (RFC 9113 8.3), the final response's resets it */
+    if (h->rstatus[0] == '1') return 0;
     if (hop_by_hop(np, n.len)) return 0;
     if (h->nrnv == 0) h->nrnv = 1; /* slot 0 is :status */
     if (h->nrnv >= PX_MAX_HEADERS) {
@@ -439,8 +445,11 @@ static int on_error(nghttp2_session *s, int code, const char *msg, size_t len, v
 {
     (void)s;
     (void)ud;
+    /* only the code: nghttp2's message can quote a header's value */
+    (void)msg;
+    (void)len;
     if (getenv("PRIVGATE_DEBUG_H2"))
-        fprintf(stderr, "privgate: upstream h2 error %d: %.*s\n", code, (int)len, msg);
+        fprintf(stderr, "privgate: upstream h2 error %d: %s\n", code, nghttp2_strerror(code));
     return 0;
 }
 
@@ -571,6 +580,7 @@ int px__up_submit(struct px_h2s *h)
     }
     list_remove(&u->pending, h);
     h->in_pending = false;
+    u->npending--;
     list_push(&u->active, h);
     h->in_active = true;
     u->nactive++;
@@ -838,12 +848,16 @@ static struct px_up *up_new(struct px_worker *w, const struct ctr_upstream *up, 
 
 static bool up_has_room(struct px_up *u)
 {
+    /* streams waiting for this connection count too: a burst arriving
+     * while it connects must spread over new connections, not queue inside
+     * nghttp2 past the provider's stream limit */
+    uint32_t load = u->nactive + u->npending;
     if (u->state == PX_UP_CONNECTING)
-        return u->nactive + 0 < 100; /* until SETTINGS tell: RFC 9113 6.5.2 suggests >= 100 */
+        return load < 100; /* until SETTINGS tell: RFC 9113 6.5.2 suggests >= 100 */
     if (u->state != PX_UP_READY || u->proto_err) return false;
     uint32_t max =
         nghttp2_session_get_remote_settings(u->base.s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-    return u->nactive < max;
+    return load < max;
 }
 
 int px__up_attach(struct px_h2s *h)
@@ -882,6 +896,7 @@ int px__up_attach(struct px_h2s *h)
     h->uc = u;
     list_push(&u->pending, h);
     h->in_pending = true;
+    u->npending++;
     up_idle_check(u);
     px__h2s_try_submit(h); /* submits on a ready connection; starts the timer */
     return 0;

@@ -1590,11 +1590,9 @@ static void fake_interim_provider(int lfd)
     _exit(0);
 }
 
-/* Disabled until proxy/up.c skips the fields of an interim response
- * (on_header: `if (h->rstatus[0] == '1') return 0;` before the field is
- * kept): today the 103's `link` and `x-interim` reach the caller with the
- * 200. With that line the test passes. */
-Test(abuse, upstream_interim_response_fields_not_forwarded, .disabled = true)
+/* A provider's 103 (with `link` and `x-interim`) before its 200: the
+ * caller gets the 200 without the interim response's fields. */
+Test(abuse, upstream_interim_response_fields_not_forwarded)
 {
     e2e_init(&E);
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
