@@ -17,8 +17,9 @@
  * a failed write (ENOSPC, EIO, EBADF, EPIPE...) loses the records of that
  * batch. Both are counted per reason, reported on stderr at most once per
  * AUDIT_WARN_NS (the errno text only, never a record), and make
- * px__audit_failing() true until records are written again — /readyz
- * answers 503 then when `audit.require` is set. A record cut by a write that
+ * px__audit_failing() true until records are written again, or 10 s
+ * after the last loss — /readyz answers 503 then when `audit.require` is
+ * set. A record cut by a write that
  * failed half-way is ended by a newline before the next write, so every
  * line stays one record or one marked-lost fragment.
  *
@@ -74,6 +75,9 @@ static struct {
     _Atomic uint64_t lost_write; /* records lost: write errors */
     atomic_bool write_failing;   /* the last write failed */
     _Atomic uint64_t full_acked; /* queue drops seen before the last good write */
+    /* admin thread only (px__audit_failing): the loss counters it last saw
+     * and when they last moved */
+    uint64_t seen_full, seen_write, seen_at_ms;
     /* writer-only */
     bool torn;         /* the file ends inside a record */
     uint64_t warn_at;  /* no warning before this (monotonic ns) */
@@ -413,10 +417,32 @@ void px__audit_lost(uint64_t *queue_full, uint64_t *write_error)
     *write_error = atomic_load(&A.lost_write);
 }
 
+/* Losing records, and the last loss is recent. The hold matters with
+ * `audit.require`: a load balancer that acts on /readyz sends no more
+ * traffic, so no record would ever be written to clear the state; after
+ * AUDIT_FAILING_HOLD_MS without a new loss the instance is ready again and
+ * the next records tell (503 again if the log still fails). */
+#define AUDIT_FAILING_HOLD_MS 10000u
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 bool px__audit_failing(void)
 {
     if (!A.running) return false;
-    return atomic_load(&A.write_failing) || lost_full_total() != atomic_load(&A.full_acked);
+    uint64_t full = lost_full_total(), wr = atomic_load(&A.lost_write);
+    if (!atomic_load(&A.write_failing) && full == atomic_load(&A.full_acked)) return false;
+    uint64_t now = mono_ms();
+    if (full != A.seen_full || wr != A.seen_write || A.seen_at_ms == 0) {
+        A.seen_full = full;
+        A.seen_write = wr;
+        A.seen_at_ms = now;
+    }
+    return now - A.seen_at_ms < AUDIT_FAILING_HOLD_MS;
 }
 
 /* ------------------------------------------------------------ formatting */

@@ -75,12 +75,16 @@ static void budget_take(struct px_down *dc)
 {
     uint64_t now = now_ms(dc);
     uint64_t el = now - dc->budget_t;
-    if (el >= 1000u / PX_CALM_RATE) {
-        int64_t b = el >= 1000u * PX_CALM_BURST
-                        ? PX_CALM_BURST
-                        : (int64_t)dc->budget + (int64_t)(el * PX_CALM_RATE / 1000u);
+    uint64_t add = el >= 1000u * PX_CALM_BURST ? PX_CALM_BURST : el * PX_CALM_RATE / 1000u;
+    if (add) {
+        int64_t b = (int64_t)dc->budget + (int64_t)add;
         dc->budget = (int32_t)(b > PX_CALM_BURST ? PX_CALM_BURST : b);
-        dc->budget_t = now;
+        /* advance by the time those tokens took, not to |now|: the fraction
+         * of a token earned is kept (jittered 7 ms / 13 ms gaps averaging
+         * under PX_CALM_RATE must never run the budget dry) */
+        dc->budget_t = add >= PX_CALM_BURST
+                           ? now
+                           : dc->budget_t + (add * 1000u + PX_CALM_RATE - 1) / PX_CALM_RATE;
     }
     if (--dc->budget < 0) down_calm(dc);
 }
@@ -96,7 +100,8 @@ static void budget_take(struct px_down *dc)
  * and PX_CTL_PER_DATA per DATA frame sent, at most PX_CTL_FREE_MAX banked.
  * Past it each one takes a token of the abuse budget. A legitimate client
  * sends at most a WINDOW_UPDATE for the stream and one for the connection
- * per DATA frame it reads, and a few priority frames per request. */
+ * per DATA frame it reads (or per 4 KiB of it: 2 more per 4 KiB sent),
+ * and a few priority frames per request. */
 #define PX_CTL_FREE_START 32
 #define PX_CTL_PER_STREAM 4
 #define PX_CTL_PER_DATA 4
@@ -824,7 +829,10 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     (void)s;
     struct px_down *dc = ud;
     if (f->hd.type == NGHTTP2_DATA) {
-        ctl_earn(dc, PX_CTL_PER_DATA); /* the caller may acknowledge it */
+        /* the caller may acknowledge it, and a client that reads in small
+         * pieces sends a stream and a connection WINDOW_UPDATE per 4 KiB
+         * (Go's net/http) */
+        ctl_earn(dc, PX_CTL_PER_DATA + (int32_t)(f->hd.length / 2048));
         return 0;
     }
     if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR && !dc->calm) {

@@ -228,6 +228,7 @@ struct h2c {
      * WINDOW_UPDATE for its stream and one for the connection, queued
      * here and sent by h2c_flush_wu (between frames of ours) */
     bool ack_data;
+    size_t ack_step; /* 0: one pair per DATA frame; else one pair per this many bytes */
     uint8_t *wu;
     size_t wulen, wucap;
     int wu_sent;
@@ -287,8 +288,12 @@ static void on_frame(struct h2c *c, const uint8_t *f, size_t len)
     uint32_t sid = (uint32_t)(f[5] & 0x7f) << 24 | f[6] << 16 | f[7] << 8 | f[8];
     if ((type == F_DATA || type == F_HEADERS) && (flags & FL_END_STREAM)) c->ends++;
     if (type == F_DATA && len && c->ack_data) {
-        queue_wu(c, sid, len);
-        queue_wu(c, 0, len);
+        size_t step = c->ack_step ? c->ack_step : len;
+        for (size_t off = 0; off < len; off += step) {
+            size_t k = len - off < step ? len - off : step;
+            queue_wu(c, sid, k);
+            queue_wu(c, 0, k);
+        }
     }
     switch (type) {
     case F_GOAWAY:
@@ -1314,6 +1319,53 @@ Test(abuse, legitimate_control_frames_are_free)
     cr_expect_gt(c.wu_sent, 1000, "only %d WINDOW_UPDATEs: the test proves nothing", c.wu_sent);
     h2c_close(&c);
     after_attack("legitimate control frames");
+}
+
+/* A client that reads responses in 4 KiB pieces through large windows (Go's
+ * net/http: 4 MiB stream window, a stream and a connection WINDOW_UPDATE per
+ * 4 KiB read) never lets the gateway's send window reach 0, so none of its
+ * WINDOW_UPDATEs reopens a used-up window: they must still be free. */
+Test(abuse, small_reads_through_large_windows_are_free)
+{
+    start(NULL);
+    struct h2c c;
+    h2c_open(&c);
+    c.ack_data = true;
+    c.ack_step = 4096;
+    const uint32_t iv[] = {0x4, 4u << 20}; /* SETTINGS_INITIAL_WINDOW_SIZE 4 MiB */
+    h2c_start(&c, iv, 1);
+    for (int i = 0; i < 50 && !(c.settings && c.conn_wu); i++)
+        pump(&c, 100);
+    cr_assert(c.settings && c.conn_wu);
+    uint8_t ctl[9 + 13];
+    size_t n = frame(ctl, 0, F_SETTINGS, FL_ACK, 0);
+    /* the connection window too: 1 GiB */
+    queue_wu(&c, 0, (1u << 30) - 65535);
+    cr_assert(h2c_send(&c, ctl, n));
+    cr_assert(h2c_flush_wu(&c));
+    enum { BODY = 100000, ROUNDS = 12 };
+    static uint8_t buf[BODY + 64 * 9 + 512];
+    uint32_t sid = 1;
+    for (int round = 0; round < ROUNDS; round++, sid += 2) {
+        n = headers(buf, sid, "PUT", "/shop/v1/blob/x", NULL, FL_END_HEADERS);
+        for (size_t off = 0; off < BODY; off += 16384) {
+            size_t k = BODY - off < 16384 ? BODY - off : 16384;
+            n += frame(buf + n, k, F_DATA, off + k == BODY ? FL_END_STREAM : 0, sid);
+            memset(buf + n, 1, k);
+            n += k;
+        }
+        cr_assert(h2c_send(&c, buf, n), "round %d: the gateway closed", round);
+        read_until(&c, round + 1);
+        if (c.eof || c.goaway) break;
+    }
+    fprintf(stderr, "abuse small reads: %d responses, %zu DATA bytes, %d WINDOW_UPDATEs\n", c.ends,
+            c.data, c.wu_sent);
+    cr_expect_eq(c.ends, ROUNDS, "%d of %d responses complete", c.ends, ROUNDS);
+    cr_expect_not(c.goaway, "GOAWAY code %u", c.goaway_code);
+    cr_expect_not(c.eof, "the connection was closed");
+    cr_expect_gt(c.wu_sent, 2000, "only %d WINDOW_UPDATEs: the test proves nothing", c.wu_sent);
+    h2c_close(&c);
+    after_attack("small reads");
 }
 
 /* 11. The same attacks over the TLS listener (ALPN h2): the budget and

@@ -201,6 +201,15 @@ static void dev_full(bool require)
     /* still serving */
     send_mixed(3, "after");
     cr_expect_eq(wait_metric(LOST_WRITE, n + 3), n + 3);
+    if (require) {
+        /* out of rotation, no traffic would ever prove the log works again:
+         * ready once no record was lost for 10 s, and not ready again as
+         * soon as the next record is lost */
+        cr_expect_eq(wait_ready(200, NULL), 200, "ready again 10 s after the last loss");
+        send_mixed(1, "probe");
+        cr_expect_eq(wait_metric(LOST_WRITE, n + 4), n + 4);
+        cr_expect_eq(admin_get("/readyz", NULL), 503, "not ready after a new loss");
+    }
     long elapsed_s = (now_ms() - t0) / 1000;
     cr_assert_eq(e2e_stop(E.gw_pid, SIGTERM, 10000), 0, "clean exit with a failing audit log");
     E.gw_pid = 0;
