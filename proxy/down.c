@@ -967,12 +967,13 @@ static bool h2_watch(struct px_down *dc, uint64_t now, uint64_t ht, uint64_t idl
         }
         if (ht && !h->t_head && !h->req_end && !held && now - h->t_in >= ht) {
             h->t_in = now; /* one step per header_timeout */
-            if (!h->responded) {
-                /* cancels what went upstream: the provider never sees the
-                 * request complete */
+            if (!h->responded && !h->up_submitted) {
                 px__h2s_refuse(h, 408, "invalid_request",
                                "request body did not progress within header_timeout");
             } else if (!h->finished) {
+                /* part of the request left (cancelled now: the provider
+                 * never sees it complete): `failed`, not `refused`, since
+                 * the audit must not suggest nothing was shared */
                 px__h2s_fail(h, 408, "invalid_request",
                              "request body did not progress within header_timeout");
             } else if (dc->base.s) {

@@ -1109,10 +1109,10 @@ bool px__h1_watch(struct px_down *dc, uint64_t now, uint64_t ht, uint64_t idle)
         x->state = H1_CLOSING;
         x->close_after = true;
         x->ioff = x->ilen = 0;
-        if (h && !h->responded)
+        if (h && !h->responded && !h->up_submitted)
             px__h2s_refuse(h, 408, "invalid_request",
                            "request body did not progress within header_timeout");
-        else if (h && !h->finished)
+        else if (h && !h->finished) /* part of it left: `failed` */
             px__h2s_fail(h, 408, "invalid_request",
                          "request body did not progress within header_timeout");
         dirty(x);

@@ -802,6 +802,8 @@ Test(abuse, slow_h2_head)
     after_attack("slow h2 head");
 }
 
+static bool wait_text(const char *path, const char *text, int ms);
+
 Test(abuse, slow_h2_body)
 {
     start(SLOW_YAML);
@@ -827,6 +829,9 @@ Test(abuse, slow_h2_body)
     h2c_close(&c);
     /* the 10 bytes may have left, the request never completed upstream */
     cr_expect_eq(e2e_count_lines(E.record), 2);
+    /* and since they may have, the audit says failed, not refused */
+    cr_expect(wait_text(E.audit, "\"status\":408,\"outcome\":\"failed\"", 15000),
+              "no failed 408 in the audit log");
     after_attack("slow h2 body");
 }
 
@@ -892,6 +897,8 @@ Test(abuse, slow_h1_body)
     cr_expect(closed, "the connection stays open");
     free(r);
     cr_expect_eq(e2e_count_lines(E.record), 2); /* never forwarded as complete */
+    cr_expect(wait_text(E.audit, "\"status\":408,\"outcome\":\"failed\"", 15000),
+              "no failed 408 in the audit log");
     after_attack("slow h1 body");
 }
 
