@@ -745,8 +745,13 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     dc->last_active = now_ms(dc);
     switch (f->hd.type) {
     case NGHTTP2_RST_STREAM: budget_take(dc); return 0; /* rapid reset (CVE-2023-44487) */
-    case NGHTTP2_PING:
     case NGHTTP2_SETTINGS:
+        /* the handshake is done (TLS, preface, SETTINGS): from now on the
+         * connection may wait for its first request as long as
+         * idle_timeout allows — pools open connections ahead of use */
+        if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) dc->had_request = true;
+        /* fall through */
+    case NGHTTP2_PING:
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) budget_take(dc); /* floods: each costs an ACK */
         return 0;
     case NGHTTP2_DATA:
@@ -894,8 +899,9 @@ static void idle_closed(uv_handle_t *h)
  * - idle_timeout (SPEC 3): a connection without open streams and without
  *   frames (HTTP/1.1: without requests) for that long is sent GOAWAY and
  *   closed;
- * - header_timeout: the first request head must be complete that long
- *   after accept (TLS handshake, preface included); every request head
+ * - header_timeout: the handshake (TLS, HTTP/2 preface and SETTINGS;
+ *   HTTP/1.1: the first request head) must be complete that long after
+ *   accept; every request head
  *   that long after its start; a request body must make progress at least
  *   that often while the caller has flow-control credit;
  * - idle_timeout again per stream: a response whose bytes wait for a
@@ -1014,7 +1020,8 @@ static void watch_cb(uv_timer_t *t)
     if (dc->base.dead) return;
     if (ht && !dc->had_request && !dc->goaway && !busy && !dc->streams &&
         now - dc->t_accept >= ht) {
-        /* no request in time (handshake, preface, first head): close */
+        /* no handshake in time (TLS, preface and SETTINGS; HTTP/1.1: the
+         * first head): close */
         if (dc->base.s) {
             nghttp2_session_terminate_session(dc->base.s, NGHTTP2_NO_ERROR);
             dc->goaway = true;

@@ -95,7 +95,7 @@ struct px_down {
     char sniff[24];
     /* ---- protections (down.c; docs/GATEWAY.md "Protections") ---- */
     uint64_t t_accept; /* uv_now at accept: the first request head is due header_timeout after */
-    bool had_request;  /* a request head was complete on this connection */
+    bool had_request;  /* handshake done: HTTP/2 SETTINGS, or an HTTP/1.1 head */
     bool calm;         /* told GOAWAY(ENHANCE_YOUR_CALM): closing, input ignored */
     uint64_t kill_at;  /* uv_now after which the connection is closed whatever the peer does */
     int32_t budget;    /* abuse budget (token bucket, PX_CALM_*) */
