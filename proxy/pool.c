@@ -8,7 +8,8 @@
  * block freed on another thread simply joins that thread's lists.
  *
  * Idle blocks are bounded per class (PX_POOL_IDLE_BYTES, at least 8
- * blocks); beyond, they go back to malloc. Blocks larger than the largest
+ * blocks) and in total (PX_POOL_IDLE_TOTAL); beyond, they go back to
+ * malloc. Blocks larger than the largest
  * class are plain malloc'd (class PX_POOL_LARGE).
  *
  * OpenSSL's memory goes through the pools too (CRYPTO_set_mem_functions,
@@ -51,6 +52,9 @@ static const uint32_t class_size[] = {
 #define NCLASS (sizeof(class_size) / sizeof(class_size[0]))
 #define PX_POOL_LARGE 0xffffu
 #define PX_POOL_IDLE_BYTES (4u * 1024u * 1024u)
+/* and all classes together: after a burst a worker keeps at most this much
+ * idle memory (23 classes x 4 MiB would be 92 MiB) */
+#define PX_POOL_IDLE_TOTAL (24u * 1024u * 1024u)
 
 struct blk {
     struct blk *next; /* while idle */
@@ -63,6 +67,7 @@ _Static_assert(sizeof(struct blk) == 16, "16-byte header keeps 16-byte alignment
 struct pool {
     struct blk *free[NCLASS];
     uint32_t nfree[NCLASS];
+    size_t idle; /* bytes on the free lists (headers included) */
     bool closed; /* px_pool_thread_release ran: frees go straight to free() */
 };
 static _Thread_local struct pool P;
@@ -119,6 +124,7 @@ void *px_pool_alloc(size_t n)
         UNPOISON(b, sizeof(*b) + class_size[c]);
         P.free[c] = b->next;
         P.nfree[c]--;
+        P.idle -= sizeof(*b) + class_size[c];
     } else {
         b = malloc(sizeof(*b) + class_size[c]);
         if (!b) return NULL;
@@ -141,7 +147,8 @@ void px_pool_free(void *p)
     if (!p) return;
     struct blk *b = head(p);
     unsigned c = b->cls;
-    if (c == PX_POOL_LARGE || P.closed || P.nfree[c] >= idle_max(c)) {
+    if (c == PX_POOL_LARGE || P.closed || P.nfree[c] >= idle_max(c) ||
+        P.idle + sizeof(*b) + class_size[c] > PX_POOL_IDLE_TOTAL) {
         b->magic = 0;
         free(b);
         return;
@@ -149,6 +156,7 @@ void px_pool_free(void *p)
     b->next = P.free[c];
     P.free[c] = b;
     P.nfree[c]++;
+    P.idle += sizeof(*b) + class_size[c];
     POISON(b, sizeof(*b) + class_size[c]);
 }
 
@@ -203,6 +211,7 @@ void px_pool_thread_release(void)
         }
         P.nfree[c] = 0;
     }
+    P.idle = 0;
     P.closed = true;
 }
 

@@ -90,3 +90,24 @@ Test(pool, idle_blocks_are_bounded)
     /* 4 MiB of idle blocks per class, at least 8: 32 blocks of 128 KiB */
     cr_expect_leq(px_pool_idle_bytes(), 4u * 1024u * 1024u + 32u * 16u + 64u * 1024u);
 }
+
+Test(pool, idle_blocks_are_bounded_over_all_classes)
+{
+    /* 4 MiB in each of 10 classes would be 40 MiB idle: the total bound
+     * (24 MiB) keeps less, and the blocks beyond it went back to malloc */
+    static const size_t sizes[] = {4096,  6144,  8192,  12288, 16384,
+                                   16456, 24576, 32768, 65536, 131072};
+    enum { PER = (4 * 1024 * 1024) / 4096 };
+    static void *v[PER];
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        size_t n = (4u * 1024u * 1024u) / sizes[s];
+        for (size_t i = 0; i < n; i++)
+            v[i] = px_pool_alloc(sizes[s]);
+        for (size_t i = 0; i < n; i++)
+            px_pool_free(v[i]);
+    }
+    size_t idle = px_pool_idle_bytes();
+    cr_expect_leq(idle, 24u * 1024u * 1024u, "%zu bytes idle", idle);
+    cr_expect_geq(idle, 20u * 1024u * 1024u, "%zu bytes idle: the pool keeps too little", idle);
+    px_pool_thread_release();
+}
