@@ -288,10 +288,9 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         if (end) h->up_end_seen = true;
         px__h2s_respond(h, end);
         /* the head has been handed on (nghttp2 copies it, HTTP/1.1 formats
-         * it at once): its rcbufs go back now. Kept longer, they could be
-         * released after this session is deleted, and an rcbuf frees
-         * itself through its session's allocator (a pointer into the
-         * session) */
+         * it at once): its rcbufs go back to the pool now rather than with
+         * the exchange (an rcbuf keeps its own copy of the allocator, so
+         * releasing it later would be safe too; this just frees early) */
         for (size_t i = 0; i < h->nrrc; i++)
             nghttp2_rcbuf_decref(h->rrc[i]);
         h->nrrc = 0;
