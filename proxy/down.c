@@ -168,8 +168,18 @@ static void h2s_cancel_up(struct px_h2s *h)
 {
     if (h->uc && h->in_pending) {
         px__up_detach(h);
-    } else if (h->uc && h->up_open && h->uc->base.s) {
+    } else if (h->uc && h->up_open && !h->up_rst && h->uc->base.s) {
+        /* once only: |up_open| stays set until the stream's close (or
+         * not-send) callback, and a refusal's downstream close often comes
+         * before the upstream session flushes. When the first call
+         * cancelled a request HEADERS still in nghttp2's send queue, a
+         * second nghttp2_submit_rst_stream queues a real RST_STREAM for a
+         * stream the provider never saw: one on an idle stream is a
+         * connection error (RFC 9113 5.1, 6.4), and the provider's
+         * GOAWAY(PROTOCOL_ERROR) fails every other stream of the
+         * connection with 502 upstream_unavailable. */
         nghttp2_submit_rst_stream(h->uc->base.s, NGHTTP2_FLAG_NONE, h->up_id, NGHTTP2_CANCEL);
+        h->up_rst = true;
         px__sess_dirty(&h->uc->base);
     }
 }

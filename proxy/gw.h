@@ -130,7 +130,7 @@ struct px_up {
     struct px_h2s *pending; /* waiting for the connection */
     struct px_h2s *active;  /* submitted */
     uint32_t nactive;
-    uint32_t npending; /* length of |pending| */
+    uint32_t npending;  /* length of |pending| */
     int proto;          /* enum ctr_up_proto of the contract(s) using it */
     struct px_h1up *h1; /* non-NULL: an HTTP/1.1 connection (h1up.c); base.s is NULL */
     bool proto_err;     /* nghttp2 ended the session for a peer's connection error */
@@ -181,6 +181,7 @@ struct px_h2s {
     bool down_open, up_open;
     bool decided, body_seen, req_end, req_done, buffer_all;
     bool up_submitted, up_end_seen;
+    bool up_rst;       /* a RST_STREAM was submitted for up_id: never a second (down.c) */
     uint8_t retries;   /* upstream attempts after a refused stream */
     uint8_t moves;     /* moved, never sent, off a connection that went away (up.c) */
     uint64_t req_sent; /* request body bytes handed to the upstream session */

@@ -842,8 +842,8 @@ static bool late_request(struct h2c *c, uint32_t sid)
 {
     uint8_t buf[512];
     size_t n = headers(buf, sid, "GET", "/shop/v1/ping", NULL, FL_END_HEADERS | FL_END_STREAM);
+    int want = c->ends + 1; /* before sending: h2c_send reads too */
     if (!h2c_send(c, buf, n)) return false;
-    int want = c->ends + 1;
     read_until(c, want);
     return c->ends == want && c->status == 200 && !c->goaway;
 }

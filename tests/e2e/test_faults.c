@@ -845,3 +845,55 @@ Test(faults, invalid_contract_sets_under_load)
     free(out);
     free(good_text);
 }
+
+/* Refusals decided on the read that carries the request head (invalid
+ * JSON) cancel an upstream request whose HEADERS never left. A second
+ * cancel of the same stream used to queue a real RST_STREAM for a stream
+ * the provider never saw — a connection error (RFC 9113 5.1) — and the
+ * provider's GOAWAY(PROTOCOL_ERROR) failed every other request sharing the
+ * connection with 502. Requests held at the provider must survive any
+ * number of such refusals. */
+Test(faults, refusals_never_break_the_shared_provider_connection)
+{
+    e2e_init(&E);
+    char release[512];
+    snprintf(release, sizeof(release), "%s", e2e_path(&E, "release"));
+    const char *extra[] = {"--hold-file", release, NULL};
+    e2e_start_partner(&E, "h2c", extra);
+    contract_with("  url: @UP@\n  insecure: true\n");
+    start_gw("limits:\n  upstream_timeout: 120s\n");
+    char data[512], bad[512];
+    snprintf(data, sizeof(data), "%s", small_body());
+    snprintf(bad, sizeof(bad), "%s", e2e_path(&E, "bad.json"));
+    e2e_write(bad, "{\"a\":1,\"b\":[");
+    enum { HELD = 20 };
+    pid_t held = fork();
+    cr_assert(held >= 0);
+    if (held == 0) {
+        struct outcome o[HELD];
+        burst("/v1/x", HELD, 1000, true, data, o);
+        int ok = 0;
+        for (int i = 0; i < HELD; i++)
+            ok += o[i].status == 200 && o[i].exitcode == 0;
+        _exit(ok == HELD ? 0 : 1);
+    }
+    cr_assert(wait_count(E.record, "&hold=1\"", HELD, 60000), "held requests did not arrive");
+    /* refusals over HTTP/1.1 and HTTP/2, on every worker's connection */
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/p/v1/x?n=7", E.gw_port);
+    char *h1[] = {"h2load", "-n", "400",     "-c", "8",    "--h1", "-d",
+                  bad,      "-H", H_PURPOSE, "-H", H_JSON, url,    NULL};
+    char *h2[] = {"h2load", "-n", "400",  "-c", "8",       "-m", "4", "-d",
+                  bad,      "-H", H_JSON, "-H", H_PURPOSE, url,  NULL};
+    char **runs[] = {h1, h2};
+    for (int i = 0; i < 2; i++) {
+        pid_t p = e2e_spawn(runs[i], e2e_path(&E, "h2load.out"), NULL);
+        int st;
+        waitpid(p, &st, 0);
+    }
+    e2e_write(release, "go");
+    int st;
+    cr_assert(waitpid(held, &st, 0) == held);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "a held request failed while other requests were refused");
+}
