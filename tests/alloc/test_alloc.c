@@ -62,7 +62,7 @@ static void teardown(void)
     CNT = NULL;
 }
 
-TestSuite(alloc, .fini = teardown, .timeout = 300);
+TestSuite(alloc, .fini = teardown);
 
 static const char CONTRACT[] = "contract: 1\n"
                                "provider: shop\n"

@@ -33,7 +33,7 @@ static void teardown(void)
     e2e_fini(&E);
 }
 
-TestSuite(abuse, .fini = teardown, .timeout = 120);
+TestSuite(abuse, .fini = teardown);
 
 #if defined(__SANITIZE_ADDRESS__)
 #define ASAN 1

@@ -585,7 +585,7 @@ static void teardown(void)
     e2e_fini(&E);
 }
 
-TestSuite(admin, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(admin, .init = setup, .fini = teardown);
 
 /* GET |path| on the admin port; |h2c| uses prior knowledge. Returns the
  * status; the body in |*body|. */
@@ -931,7 +931,7 @@ static void msetup(void)
     }
 }
 
-TestSuite(metrics, .init = msetup, .fini = teardown, .timeout = 180);
+TestSuite(metrics, .init = msetup, .fini = teardown);
 
 /* One request with curl; returns the status. |h1|: HTTP/1.1 instead of h2c. */
 static int send1(bool h1, const char *method, const char *path, const char *purpose,

@@ -224,7 +224,7 @@ static void dev_full(bool require)
     free(err);
 }
 
-TestSuite(audit_faults, .fini = teardown, .timeout = 180);
+TestSuite(audit_faults, .fini = teardown);
 
 Test(audit_faults, dev_full_with_require_keeps_serving_counts_and_is_not_ready)
 {
@@ -368,7 +368,7 @@ Test(audit_faults, full_queue_drops_and_counts_never_blocks)
 
 /* ------------------------------------------------------------ format */
 
-TestSuite(audit_format, .fini = teardown, .timeout = 120);
+TestSuite(audit_format, .fini = teardown);
 
 /* The exact bytes of a record: key order, timestamp, integers and the
  * one-decimal duration as SPEC 7 shows them (and as earlier versions, which

@@ -40,7 +40,7 @@ static void teardown(void)
     e2e_fini(&E);
 }
 
-TestSuite(bodies, .fini = teardown, .timeout = 300);
+TestSuite(bodies, .fini = teardown);
 
 static const char CONTRACT[] = "contract: 1\n"
                                "provider: b\n"

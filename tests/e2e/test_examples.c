@@ -14,7 +14,7 @@ static void teardown(void)
     e2e_fini(&E);
 }
 
-TestSuite(examples, .fini = teardown, .timeout = 120);
+TestSuite(examples, .fini = teardown);
 
 struct example {
     const char *file;

@@ -44,7 +44,7 @@ static void teardown(void)
     e2e_fini(&E);
 }
 
-TestSuite(faults, .fini = teardown, .timeout = 240);
+TestSuite(faults, .fini = teardown);
 
 /* A route with a kept query parameter `n` (each request's id, so the record
  * file says which requests the provider received) and `hold` (see

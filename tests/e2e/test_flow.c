@@ -24,7 +24,7 @@ static void teardown(void)
     silent_fd = -1;
 }
 
-TestSuite(flow, .fini = teardown, .timeout = 120);
+TestSuite(flow, .fini = teardown);
 
 static const char CONTRACT[] = "contract: 1\n"
                                "provider: p\n"

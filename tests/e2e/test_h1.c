@@ -29,7 +29,7 @@ static void teardown(void)
     e2e_fini(&E);
 }
 
-TestSuite(h1, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(h1, .init = setup, .fini = teardown);
 
 static const char ORDER[] =
     "{\"order_id\": 7, \"customer_id\": \"C-1001\", \"email\": \"ann@example.com\","

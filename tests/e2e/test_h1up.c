@@ -38,7 +38,7 @@ static void teardown(void)
     e2e_fini(&E);
 }
 
-TestSuite(h1up, .fini = teardown, .timeout = 180);
+TestSuite(h1up, .fini = teardown);
 
 static const char *nginx_bin(void)
 {

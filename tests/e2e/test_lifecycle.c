@@ -18,7 +18,7 @@ static void teardown(void)
     e2e_fini(&E);
 }
 
-TestSuite(lifecycle, .fini = teardown, .timeout = 180);
+TestSuite(lifecycle, .fini = teardown);
 
 static long now_ms(void)
 {

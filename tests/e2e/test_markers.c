@@ -104,7 +104,7 @@ static void teardown(void)
     nmarks = 0;
 }
 
-TestSuite(markers, .init = setup, .fini = teardown, .timeout = 300);
+TestSuite(markers, .init = setup, .fini = teardown);
 
 static size_t nsent;
 

@@ -21,7 +21,7 @@ static void teardown(void)
     e2e_fini(&E);
 }
 
-TestSuite(stream, .init = setup, .fini = teardown, .timeout = 300);
+TestSuite(stream, .init = setup, .fini = teardown);
 
 /* Writes a compact JSON array of about |target| bytes (kept whole by the
  * "[]": keep route, so the filtered body is the same bytes) and returns

@@ -16,7 +16,7 @@ static void teardown(void)
     e2e_fini(&E);
 }
 
-TestSuite(upstream, .fini = teardown, .timeout = 120);
+TestSuite(upstream, .fini = teardown);
 
 static const char ONE_ROUTE[] = "contract: 1\n"
                                 "provider: p\n"
