@@ -142,17 +142,45 @@ static struct blk *head(void *p)
     return b;
 }
 
+/* Frees one idle block of the class with the most idle bytes; false when
+ * nothing is idle. */
+static bool trim_largest(void)
+{
+    unsigned best = NCLASS;
+    size_t most = 0;
+    for (unsigned c = 0; c < NCLASS; c++) {
+        size_t bytes = (size_t)P.nfree[c] * class_size[c];
+        if (bytes > most) {
+            most = bytes;
+            best = c;
+        }
+    }
+    if (best == NCLASS) return false;
+    struct blk *v = P.free[best];
+    UNPOISON(v, sizeof(*v) + class_size[best]);
+    P.free[best] = v->next;
+    P.nfree[best]--;
+    P.idle -= sizeof(*v) + class_size[best];
+    v->magic = 0;
+    free(v);
+    return true;
+}
+
 void px_pool_free(void *p)
 {
     if (!p) return;
     struct blk *b = head(p);
     unsigned c = b->cls;
-    if (c == PX_POOL_LARGE || P.closed || P.nfree[c] >= idle_max(c) ||
-        P.idle + sizeof(*b) + class_size[c] > PX_POOL_IDLE_TOTAL) {
+    if (c == PX_POOL_LARGE || P.closed || P.nfree[c] >= idle_max(c)) {
         b->magic = 0;
         free(b);
         return;
     }
+    /* over the total: the class holding most idle memory gives some back,
+     * not this one — a burst of one size must not starve the sizes the
+     * steady state needs (they would go back to malloc every time) */
+    while (P.idle + sizeof(*b) + class_size[c] > PX_POOL_IDLE_TOTAL && trim_largest())
+        ;
     b->next = P.free[c];
     P.free[c] = b;
     P.nfree[c]++;

@@ -89,6 +89,7 @@ Test(pool, idle_blocks_are_bounded)
         px_pool_free(v[i]);
     /* 4 MiB of idle blocks per class, at least 8: 32 blocks of 128 KiB */
     cr_expect_leq(px_pool_idle_bytes(), 4u * 1024u * 1024u + 32u * 16u + 64u * 1024u);
+    px_pool_thread_release(); /* idle blocks are poisoned: LeakSanitizer would not see them */
 }
 
 Test(pool, idle_blocks_are_bounded_over_all_classes)
@@ -109,5 +110,19 @@ Test(pool, idle_blocks_are_bounded_over_all_classes)
     size_t idle = px_pool_idle_bytes();
     cr_expect_leq(idle, 24u * 1024u * 1024u, "%zu bytes idle", idle);
     cr_expect_geq(idle, 20u * 1024u * 1024u, "%zu bytes idle: the pool keeps too little", idle);
+    /* the size used last is kept: older, bigger piles gave way to it */
+    void *small[64];
+    for (int i = 0; i < 64; i++)
+        small[i] = px_pool_alloc(4096);
+    for (int i = 0; i < 64; i++)
+        px_pool_free(small[i]);
+    size_t before = px_pool_idle_bytes();
+    cr_expect_leq(before, 24u * 1024u * 1024u);
+    for (int i = 0; i < 64; i++)
+        small[i] = px_pool_alloc(4096);
+    cr_expect_eq(px_pool_idle_bytes(), before - 64u * (4096u + 16u),
+                 "the 4 KiB blocks were not kept (idle %zu -> %zu)", before, px_pool_idle_bytes());
+    for (int i = 0; i < 64; i++)
+        px_pool_free(small[i]);
     px_pool_thread_release();
 }
