@@ -120,11 +120,23 @@ H2S_ADJ(rrc, nrrc);
 H2S_ADJ(errbody, errlen);
 #undef H2S_ADJ
 
+/* Idle exchanges kept per worker for the next requests. */
+#define PX_H2S_IDLE_MAX 64
+
+static void h2s_closed(uv_handle_t *hd)
+{
+    struct px_h2s *h = hd->data;
+    if (h->body) flt_body_del(h->body);
+    free(h->d);
+    free(h);
+}
+
 struct px_h2s *px__h2s_get(struct px_worker *w)
 {
     struct px_h2s *h = w->free_h2s;
     if (h) {
         w->free_h2s = h->next_free;
+        w->nfree_h2s--;
     } else {
         h = calloc(1, sizeof(*h));
         if (!h) return NULL;
@@ -178,9 +190,16 @@ void px__h2s_put(struct px_h2s *h)
     h->timer_on = false;
     if (h->set) ctr_set_unref(h->set);
     h->set = NULL;
+    px__met_sub(&w->met.active_streams, 1);
+    if (w->nfree_h2s >= PX_H2S_IDLE_MAX && !w->draining) {
+        /* a burst is over: each exchange holds about 130 KiB (decision,
+         * body filters, zlib state), so only a few wait for the next one */
+        uv_close((uv_handle_t *)&h->timer, h2s_closed);
+        return;
+    }
     h->next_free = w->free_h2s;
     w->free_h2s = h;
-    px__met_sub(&w->met.active_streams, 1);
+    w->nfree_h2s++;
 }
 
 /* ULID-like request id: 48-bit milliseconds + 80 random bits, Crockford
