@@ -17,8 +17,9 @@
  * allocates the sub-packet state of every WPACKET, i.e. two or three
  * small blocks per TLS record written or read.
  *
- * Under AddressSanitizer idle blocks are poisoned, so a use after free of
- * pooled memory is still reported; OpenSSL keeps the sanitizer's malloc.
+ * Under AddressSanitizer the bodies of idle blocks are poisoned, so a use
+ * after free of pooled memory is still reported (their headers are not:
+ * LeakSanitizer must follow the free lists); OpenSSL keeps the sanitizer's malloc.
  */
 #include "proxy/net.h"
 
@@ -121,7 +122,7 @@ void *px_pool_alloc(size_t n)
         if (!b) return NULL;
         b->cls = PX_POOL_LARGE;
     } else if ((b = P.free[c]) != NULL) {
-        UNPOISON(b, sizeof(*b) + class_size[c]);
+        UNPOISON(b + 1, class_size[c]);
         P.free[c] = b->next;
         P.nfree[c]--;
         P.idle -= sizeof(*b) + class_size[c];
@@ -157,7 +158,7 @@ static bool trim_largest(void)
     }
     if (best == NCLASS) return false;
     struct blk *v = P.free[best];
-    UNPOISON(v, sizeof(*v) + class_size[best]);
+    UNPOISON(v + 1, class_size[best]);
     P.free[best] = v->next;
     P.nfree[best]--;
     P.idle -= sizeof(*v) + class_size[best];
@@ -185,7 +186,7 @@ void px_pool_free(void *p)
     P.free[c] = b;
     P.nfree[c]++;
     P.idle += sizeof(*b) + class_size[c];
-    POISON(b, sizeof(*b) + class_size[c]);
+    POISON(b + 1, class_size[c]); /* the header stays readable: LeakSanitizer follows |next| */
 }
 
 size_t px_pool_usable(const void *p)
@@ -233,7 +234,7 @@ void px_pool_thread_release(void)
     for (unsigned c = 0; c < NCLASS; c++) {
         while (P.free[c]) {
             struct blk *b = P.free[c];
-            UNPOISON(b, sizeof(*b) + class_size[c]);
+            UNPOISON(b + 1, class_size[c]);
             P.free[c] = b->next;
             free(b);
         }
