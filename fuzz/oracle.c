@@ -505,6 +505,10 @@ void otrie_free(struct onode *root)
 
 const struct onode *otrie_member(const struct onode *n, const char *name, size_t len)
 {
+    /* README "Filtering behaviour beyond SPEC": a name longer than
+     * FLT_NAME_MAX bytes (unescaped / decoded) matches no rule, not even
+     * `*` (json.c since ecbaa72; form.c) */
+    if (len > FLT_NAME_MAX) return NULL;
     for (const struct onode *k = n->kids; k; k = k->sib)
         if (k->namelen == len && memcmp(k->name, name, len) == 0) return k;
     return n->any;

@@ -88,7 +88,8 @@ struct onode {
  * Returns false on a syntax error of the path. */
 bool otrie_add(struct onode *root, const char *path, const struct flt_action *act);
 void otrie_free(struct onode *root);
-/* The child for member |name| (unescaped): named, else `*`, else NULL. */
+/* The child for member |name| (unescaped): named, else `*`, else NULL;
+ * NULL for a name longer than FLT_NAME_MAX (it matches no rule). */
 const struct onode *otrie_member(const struct onode *n, const char *name, size_t len);
 
 /* ------------------------------------------------------------- transforms */
