@@ -290,7 +290,8 @@ struct px_worker {
     struct px_up *ups;
     struct px_sess *dirty;
     struct px_h2s *free_h2s;
-    unsigned nfree_h2s;
+    unsigned nfree_h2s, nfree_min; /* length, and its low mark since the last trim */
+    uv_timer_t trim_timer;
     struct px_chunk *free_chunks;
     size_t nfree_chunks;
     struct px_ctx_cache ctxs[16];
