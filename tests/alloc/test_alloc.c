@@ -359,14 +359,8 @@ Test(alloc, no_allocation_per_request_after_warm_up)
 
 static long vm_rss_kib(pid_t pid)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    char *st = e2e_read(path, NULL);
-    cr_assert(st, "%s", path);
-    const char *p = strstr(st, "VmRSS:");
-    long kib = p ? strtol(p + 6, NULL, 10) : -1;
-    free(st);
-    cr_assert(kib > 0);
+    long kib = e2e_proc_kb(pid, "VmRSS");
+    cr_assert(kib > 0, "no VmRSS for %d", (int)pid);
     return kib;
 }
 

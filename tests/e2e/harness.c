@@ -453,3 +453,15 @@ const char *e2e_header(const struct e2e_resp *r, const char *name)
     }
     return NULL;
 }
+
+long e2e_proc_kb(pid_t pid, const char *key)
+{
+    char path[64], k[32];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    snprintf(k, sizeof(k), "\n%s:", key);
+    char *s = e2e_read(path, NULL);
+    const char *p = s ? strstr(s, k) : NULL;
+    long v = p ? strtol(p + strlen(k), NULL, 10) : -1;
+    free(s);
+    return v;
+}

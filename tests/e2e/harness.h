@@ -50,6 +50,9 @@ int e2e_free_port(void);
 /* SIGTERM (or |sig|) then wait; returns the exit status, 128+signal, or
  * -1 on timeout (then SIGKILL). */
 int e2e_stop(pid_t pid, int sig, int timeout_ms);
+/* A "Vm..." line of /proc/PID/status in KiB (|key| without the colon,
+ * e.g. "VmHWM"); -1 when the process or the line is gone. */
+long e2e_proc_kb(pid_t pid, const char *key);
 /* Runs argv to completion; stdout into |out| (malloc'd, may be NULL). */
 int e2e_run(char *const argv[], const char *stdin_path, char **out, size_t *outlen);
 

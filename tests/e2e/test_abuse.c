@@ -52,18 +52,6 @@ TestSuite(abuse, .fini = teardown);
 
 /* ------------------------------------------------------------ process */
 
-static long proc_kb(pid_t pid, const char *key)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    char *s = e2e_read(path, NULL);
-    long v = -1;
-    const char *p = s ? strstr(s, key) : NULL;
-    if (p) v = strtol(p + strlen(key) + 1, NULL, 10);
-    free(s);
-    return v;
-}
-
 static long fd_count(pid_t pid)
 {
     char path[64];
@@ -98,9 +86,9 @@ static void after_attack_max(const char *what, long max_kb)
 {
     cr_assert(gw_alive(), "%s: the gateway died", what);
     good_request(what);
-    long hwm = proc_kb(E.gw_pid, "VmHWM:");
+    long hwm = e2e_proc_kb(E.gw_pid, "VmHWM");
     fprintf(stderr, "abuse %s: gateway VmHWM %ld kB, VmRSS %ld kB\n", what, hwm,
-            proc_kb(E.gw_pid, "VmRSS:"));
+            e2e_proc_kb(E.gw_pid, "VmRSS"));
     cr_expect(hwm > 0 && hwm < max_kb, "%s: gateway peak RSS %ld kB", what, hwm);
 }
 
@@ -740,7 +728,7 @@ Test(abuse, one_byte_window_dribble)
 {
     /* upstream_timeout far away: the reset must come from the stall rule */
     start("limits:\n  idle_timeout: 700ms\n  upstream_timeout: 60s\n");
-    long rss0 = proc_kb(E.gw_pid, "VmRSS:");
+    long rss0 = e2e_proc_kb(E.gw_pid, "VmRSS");
     struct h2c c;
     h2c_open(&c);
     const uint32_t iv[] = {0x4, 1}; /* SETTINGS_INITIAL_WINDOW_SIZE 1 */
@@ -770,16 +758,16 @@ Test(abuse, one_byte_window_dribble)
     cr_expect_eq(c.status, 200, "the response head did not come (%d)", c.status);
     cr_expect_eq(c.rst, 1, "the stalled stream was not reset");
     cr_expect(c.data <= 9 + 1, "%zu DATA bytes through a 1-byte window", c.data);
-    long rss1 = proc_kb(E.gw_pid, "VmRSS:");
+    long rss1 = e2e_proc_kb(E.gw_pid, "VmRSS");
     fprintf(stderr, "abuse dribble: VmRSS %ld -> %ld kB while stalled\n", rss0, rss1);
     /* the connection, idle now, goes too */
     cr_expect(wait_closed(&c, 15000), "the idle connection stays open");
     h2c_close(&c);
     cr_expect_eq(e2e_count_lines(E.record), 3); /* the good requests and the PUT */
     after_attack("dribble");
-    cr_expect(proc_kb(E.gw_pid, "VmHWM:") - rss0 < (ASAN ? 64 : 16) * 1024,
+    cr_expect(e2e_proc_kb(E.gw_pid, "VmHWM") - rss0 < (ASAN ? 64 : 16) * 1024,
               "a stalled 1.2 MB response raised the peak RSS by %ld kB",
-              proc_kb(E.gw_pid, "VmHWM:") - rss0);
+              e2e_proc_kb(E.gw_pid, "VmHWM") - rss0);
 }
 
 /* 8. Slowloris, HTTP/2: a head that never ends, a body that stops, a
@@ -952,7 +940,7 @@ static bool wait_text(const char *path, const char *needle, int ms)
 Test(abuse, h1_reader_that_stops)
 {
     start("limits:\n  idle_timeout: 700ms\n  upstream_timeout: 60s\n");
-    long rss0 = proc_kb(E.gw_pid, "VmRSS:");
+    long rss0 = e2e_proc_kb(E.gw_pid, "VmRSS");
     /* a small receive buffer, set before connecting (it sets the window
      * scale): the response does not vanish into the kernel's buffers */
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -983,7 +971,7 @@ Test(abuse, h1_reader_that_stops)
     /* the audit record of the exchange is written when it is given up */
     cr_expect(wait_text(E.audit, "\"outcome\":\"failed\",\"error\":\"invalid_request\"", 15000),
               "the stalled exchange was not given up");
-    long rss1 = proc_kb(E.gw_pid, "VmRSS:");
+    long rss1 = e2e_proc_kb(E.gw_pid, "VmRSS");
     fprintf(stderr, "abuse h1 reader that stops: VmRSS %ld -> %ld kB\n", rss0, rss1);
     /* what was sent, then the end (a large buffer again: with a tiny one
      * the transfer would crawl at the pace of TCP's zero-window probes) */
@@ -997,9 +985,9 @@ Test(abuse, h1_reader_that_stops)
     cr_expect(wait_closed(&c, 15000), "the connection stays open");
     h2c_close(&c);
     after_attack("h1 reader that stops");
-    cr_expect(proc_kb(E.gw_pid, "VmHWM:") - rss0 < (ASAN ? 64 : 16) * 1024,
+    cr_expect(e2e_proc_kb(E.gw_pid, "VmHWM") - rss0 < (ASAN ? 64 : 16) * 1024,
               "a stalled 6 MB response raised the peak RSS by %ld kB",
-              proc_kb(E.gw_pid, "VmHWM:") - rss0);
+              e2e_proc_kb(E.gw_pid, "VmHWM") - rss0);
 }
 
 /* 9. Many idle HTTP/2 connections. */
@@ -1062,9 +1050,9 @@ Test(abuse, many_idle_connections)
     start("limits:\n  header_timeout: 600s\n  idle_timeout: 600s\n");
     enum { N = ASAN ? 2000 : 10000 };
     static int fds[N];
-    long fd0 = fd_count(E.gw_pid), rss0 = proc_kb(E.gw_pid, "VmRSS:");
+    long fd0 = fd_count(E.gw_pid), rss0 = e2e_proc_kb(E.gw_pid, "VmRSS");
     int n = open_idle(fds, N);
-    long fd1 = fd_count(E.gw_pid), rss1 = proc_kb(E.gw_pid, "VmRSS:");
+    long fd1 = fd_count(E.gw_pid), rss1 = e2e_proc_kb(E.gw_pid, "VmRSS");
     fprintf(stderr,
             "abuse idle connections: %d open; gateway fds %ld -> %ld, VmRSS %ld -> %ld kB "
             "(%.0f bytes per idle connection)\n",

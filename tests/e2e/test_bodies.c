@@ -114,13 +114,8 @@ static bool wait_text(const char *path, const char *needle)
 /* Peak resident set of the gateway in KiB (VmHWM). */
 static long gw_hwm_kib(void)
 {
-    char p[64];
-    snprintf(p, sizeof(p), "/proc/%d/status", (int)E.gw_pid);
-    char *s = e2e_read(p, NULL);
-    cr_assert(s, "gateway gone");
-    const char *h = strstr(s, "VmHWM:");
-    long kib = h ? strtol(h + 6, NULL, 10) : -1;
-    free(s);
+    long kib = e2e_proc_kb(E.gw_pid, "VmHWM");
+    cr_assert(kib > 0, "gateway gone");
     return kib;
 }
 

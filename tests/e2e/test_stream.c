@@ -65,13 +65,8 @@ static size_t write_array(const char *path, size_t target, const char *tail, cha
 /* Peak resident set of |pid| in KiB (VmHWM). */
 static long peak_rss_kib(pid_t pid)
 {
-    char p[64];
-    snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
-    char *s = e2e_read(p, NULL);
-    cr_assert(s);
-    const char *h = strstr(s, "VmHWM:");
-    long kib = h ? strtol(h + 6, NULL, 10) : -1;
-    free(s);
+    long kib = e2e_proc_kb(pid, "VmHWM");
+    cr_assert(kib > 0);
     return kib;
 }
 
