@@ -465,3 +465,29 @@ long e2e_proc_kb(pid_t pid, const char *key)
     free(s);
     return v;
 }
+
+void e2e_self_signed(const char *key_path, const char *crt_path, const char *cn)
+{
+    char subj[160];
+    snprintf(subj, sizeof(subj), "/CN=%s", cn);
+    char *argv[] = {"openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-keyout",
+                    (char *)key_path,
+                    "-out",
+                    (char *)crt_path,
+                    "-days",
+                    "2",
+                    "-subj",
+                    subj,
+                    "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    NULL};
+    cr_assert_eq(e2e_run(argv, NULL, NULL, NULL), 0, "openssl req");
+}

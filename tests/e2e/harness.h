@@ -53,6 +53,9 @@ int e2e_stop(pid_t pid, int sig, int timeout_ms);
 /* A "Vm..." line of /proc/PID/status in KiB (|key| without the colon,
  * e.g. "VmHWM"); -1 when the process or the line is gone. */
 long e2e_proc_kb(pid_t pid, const char *key);
+/* A self-signed P-256 certificate for |cn| (SAN localhost, 127.0.0.1), 2
+ * days, written with openssl to |key_path| and |crt_path|. */
+void e2e_self_signed(const char *key_path, const char *crt_path, const char *cn);
 /* Runs argv to completion; stdout into |out| (malloc'd, may be NULL). */
 int e2e_run(char *const argv[], const char *stdin_path, char **out, size_t *outlen);
 

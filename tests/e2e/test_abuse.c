@@ -1386,26 +1386,7 @@ static void tls_cert(void)
     char key[512], crt[512];
     snprintf(key, sizeof(key), "%s", e2e_path(&E, "gw.key"));
     snprintf(crt, sizeof(crt), "%s", e2e_path(&E, "gw.pem"));
-    char *argv[] = {"openssl",
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-keyout",
-                    key,
-                    "-out",
-                    crt,
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=localhost",
-                    "-addext",
-                    "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                    NULL};
-    cr_assert_eq(e2e_run(argv, NULL, NULL, NULL), 0, "openssl req");
+    e2e_self_signed(key, crt, "localhost");
 }
 
 static void start_tls(const char *yaml)

@@ -727,26 +727,7 @@ Test(h1, tls_with_alpn_http11)
     char k[512], c[512];
     snprintf(k, sizeof(k), "%s", key);
     snprintf(c, sizeof(c), "%s", crt);
-    char *argv[] = {"openssl",
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-keyout",
-                    k,
-                    "-out",
-                    c,
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=localhost",
-                    "-addext",
-                    "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                    NULL};
-    cr_assert_eq(e2e_run(argv, NULL, NULL, NULL), 0);
+    e2e_self_signed(k, c, "localhost");
     char *pem = e2e_read(c, NULL);
     cr_assert(pem && strstr(pem, "BEGIN CERTIFICATE"), "openssl wrote no certificate to %s", c);
     free(pem);

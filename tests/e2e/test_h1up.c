@@ -53,26 +53,7 @@ static void make_cert(void)
     char key[500];
     snprintf(N.cert, sizeof(N.cert), "%s/ngx.pem", E.dir);
     snprintf(key, sizeof(key), "%s/ngx.key", E.dir);
-    char *argv[] = {"openssl",
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-keyout",
-                    key,
-                    "-out",
-                    N.cert,
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=localhost",
-                    "-addext",
-                    "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                    NULL};
-    cr_assert_eq(e2e_run(argv, NULL, NULL, NULL), 0, "openssl req");
+    e2e_self_signed(key, N.cert, "localhost");
 }
 
 /* nginx as an HTTP/1.1-only provider; |tls| adds a TLS listener. */
