@@ -950,7 +950,15 @@ int px__h1_flush(struct px_down *dc)
 {
     struct px_h1 *x = dc->h1;
     struct px_conn *c = &dc->base.conn;
-    if (x->kill || c->closing) return -1;
+    if (c->closing) return -1;
+    if (x->kill) {
+        /* what was produced still leaves before the close (a response cut
+         * short keeps its head and the body so far: the caller sees the
+         * status, then the short body); kick writes at once when it can */
+        if (x->olen > x->ooff) px_conn_write(c, x->out + x->ooff, x->olen - x->ooff);
+        px_conn_kick(c);
+        return -1;
+    }
     if (x->bp && !must_wait(x->cur)) resume_body(x);
     for (int round = 0; round < 64; round++) {
         bool progress = false;
