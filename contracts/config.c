@@ -298,8 +298,7 @@ int ctr__config_load(struct ctr_config *cfg, const char *path, struct ctr_diag *
         if (ctr__map(&y, v[K_AUDIT], "audit", ak, av, NULL) == 0) {
             if (av[0]) {
                 char *s = ctr__str(&y, av[0], "audit.path");
-                if (s)
-                    cfg->audit_path = strcmp(s, "-") == 0 ? s : ctr__resolve(cfg->mem, path, s);
+                if (s) cfg->audit_path = strcmp(s, "-") == 0 ? s : ctr__resolve(cfg->mem, path, s);
             }
             if (av[1]) ctr__bool(&y, av[1], "audit.require", &cfg->audit_require);
         }

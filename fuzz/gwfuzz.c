@@ -206,7 +206,8 @@ static bool ieq_prefix(const char *p, size_t n, const char *lit)
 static void serve_upstream(int fd, bool strict)
 {
     enum { CAP = 256 * 1024 };
-    char *req = calloc(1, CAP); /* (calloc: gcc warns on handing malloc'd bytes to the call below) */
+    char *req =
+        calloc(1, CAP); /* (calloc: gcc warns on handing malloc'd bytes to the call below) */
     if (!req) abort();
 #if GWFUZZ_LSAN
     /* a connection still being served when the process exits (the run's

@@ -315,7 +315,8 @@ static void on_frame(struct h2c *c, const uint8_t *f, size_t len)
             left -= (size_t)k;
             if (fl & NGHTTP2_HD_INFLATE_EMIT) {
                 if (nv.namelen == 7 && memcmp(nv.name, ":status", 7) == 0)
-                    c->status = atoi((const char *)nv.value);
+                    c->status =
+                        nv.valuelen == 3 ? (int)strtol((const char *)nv.value, NULL, 10) : -1;
                 if (nv.namelen == 14 && memcmp(nv.name, "privgate-error", 14) == 0)
                     snprintf(c->error, sizeof(c->error), "%.*s", (int)nv.valuelen, nv.value);
             }
