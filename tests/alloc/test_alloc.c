@@ -319,8 +319,11 @@ Test(alloc, no_allocation_per_request_after_warm_up)
     uint64_t same = allocs() - before;
     fprintf(stderr, "alloc: %llu allocation calls for 700 requests on a warm connection\n",
             (unsigned long long)same);
-    cr_expect_eq(same, 0, "%llu allocation calls for 700 requests on a warm connection",
-                 (unsigned long long)same);
+    /* none per request: one allocation per request would show 700. A few
+     * are allowed for a new provider connection the pool may open meanwhile
+     * (its px_up and three names: 4); seen in about 1 CI run in 5 */
+    cr_expect_leq(same, 4, "%llu allocation calls for 700 requests on a warm connection",
+                  (unsigned long long)same);
 
     /* new connections: a fixed cost per connection, none per request. The
      * first two rounds are warm-up too (which worker takes a connection is
