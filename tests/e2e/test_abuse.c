@@ -725,6 +725,34 @@ Test(abuse, empty_data_flood)
 /* 7. A caller with a 1-byte window that never reads a large response:
  * memory stays bounded (response pipe + upstream window) and the stream
  * is reset after idle_timeout without progress. */
+/* Preface, SETTINGS with INITIAL_WINDOW_SIZE |window|, the gateway's
+ * SETTINGS and connection WINDOW_UPDATE awaited, its SETTINGS acknowledged. */
+static void h2c_handshake(struct h2c *c, uint32_t window)
+{
+    const uint32_t iv[] = {0x4, window};
+    h2c_start(c, iv, 1);
+    for (int i = 0; i < 50 && !(c->settings && c->conn_wu); i++)
+        pump(c, 100);
+    cr_assert(c->settings && c->conn_wu);
+    uint8_t ack[9];
+    frame(ack, 0, F_SETTINGS, FL_ACK, 0);
+    cr_assert(h2c_send(c, ack, 9));
+}
+
+/* A PUT of |len| bytes of 0x01 on stream |sid| to the echoing blob route,
+ * in DATA frames of 16 KiB; returns the bytes written to |buf|. */
+static size_t put_blob(uint8_t *buf, uint32_t sid, size_t len)
+{
+    size_t n = headers(buf, sid, "PUT", "/shop/v1/blob/x", NULL, FL_END_HEADERS);
+    for (size_t off = 0; off < len; off += 16384) {
+        size_t k = len - off < 16384 ? len - off : 16384;
+        n += frame(buf + n, k, F_DATA, off + k == len ? FL_END_STREAM : 0, sid);
+        memset(buf + n, 1, k);
+        n += k;
+    }
+    return n;
+}
+
 Test(abuse, one_byte_window_dribble)
 {
     /* upstream_timeout far away: the reset must come from the stall rule */
@@ -732,26 +760,11 @@ Test(abuse, one_byte_window_dribble)
     long rss0 = e2e_proc_kb(E.gw_pid, "VmRSS");
     struct h2c c;
     h2c_open(&c);
-    const uint32_t iv[] = {0x4, 1}; /* SETTINGS_INITIAL_WINDOW_SIZE 1 */
-    h2c_start(&c, iv, 1);
-    /* wait for the gateway's SETTINGS (its 256 KiB stream window) and
-     * connection window */
-    for (int i = 0; i < 50 && !(c.settings && c.conn_wu); i++)
-        pump(&c, 100);
-    cr_assert(c.settings && c.conn_wu);
-    uint8_t ack[9];
-    frame(ack, 0, F_SETTINGS, FL_ACK, 0);
-    cr_assert(h2c_send(&c, ack, 9));
+    h2c_handshake(&c, 1); /* SETTINGS_INITIAL_WINDOW_SIZE 1 */
     /* 200 KB of control bytes: the provider's JSON echo is 6 times that */
     enum { BODY = 200000 };
     static uint8_t buf[BODY + 64 * 9 + 512];
-    size_t n = headers(buf, 1, "PUT", "/shop/v1/blob/x", NULL, FL_END_HEADERS);
-    for (size_t off = 0; off < BODY; off += 16384) {
-        size_t k = BODY - off < 16384 ? BODY - off : 16384;
-        n += frame(buf + n, k, F_DATA, off + k == BODY ? FL_END_STREAM : 0, 1);
-        memset(buf + n, 1, k);
-        n += k;
-    }
+    size_t n = put_blob(buf, 1, BODY);
     cr_assert(h2c_send(&c, buf, n));
     good_request("during a dribble");
     for (int i = 0; i < 100 && !c.rst && !c.eof; i++)
@@ -1284,24 +1297,11 @@ Test(abuse, legitimate_control_frames_are_free)
     struct h2c c;
     h2c_open(&c);
     c.ack_data = true;
-    const uint32_t iv[] = {0x4, 1024}; /* SETTINGS_INITIAL_WINDOW_SIZE */
-    h2c_start(&c, iv, 1);
-    for (int i = 0; i < 50 && !(c.settings && c.conn_wu); i++)
-        pump(&c, 100);
-    cr_assert(c.settings && c.conn_wu);
-    uint8_t ack[9];
-    frame(ack, 0, F_SETTINGS, FL_ACK, 0);
-    cr_assert(h2c_send(&c, ack, 9));
+    h2c_handshake(&c, 1024); /* SETTINGS_INITIAL_WINDOW_SIZE */
     /* 100 KB of control bytes: a 600 KB JSON echo */
     enum { BODY = 100000 };
     static uint8_t buf[BODY + 64 * 9 + 512];
-    size_t n = headers(buf, 1, "PUT", "/shop/v1/blob/x", NULL, FL_END_HEADERS);
-    for (size_t off = 0; off < BODY; off += 16384) {
-        size_t k = BODY - off < 16384 ? BODY - off : 16384;
-        n += frame(buf + n, k, F_DATA, off + k == BODY ? FL_END_STREAM : 0, 1);
-        memset(buf + n, 1, k);
-        n += k;
-    }
+    size_t n = put_blob(buf, 1, BODY);
     cr_assert(h2c_send(&c, buf, n));
     uint32_t sid = 3;
     int want = 1;
@@ -1357,13 +1357,7 @@ Test(abuse, small_reads_through_large_windows_are_free)
     static uint8_t buf[BODY + 64 * 9 + 512];
     uint32_t sid = 1;
     for (int round = 0; round < ROUNDS; round++, sid += 2) {
-        n = headers(buf, sid, "PUT", "/shop/v1/blob/x", NULL, FL_END_HEADERS);
-        for (size_t off = 0; off < BODY; off += 16384) {
-            size_t k = BODY - off < 16384 ? BODY - off : 16384;
-            n += frame(buf + n, k, F_DATA, off + k == BODY ? FL_END_STREAM : 0, sid);
-            memset(buf + n, 1, k);
-            n += k;
-        }
+        n = put_blob(buf, sid, BODY);
         cr_assert(h2c_send(&c, buf, n), "round %d: the gateway closed", round);
         read_until(&c, round + 1);
         if (c.eof || c.goaway) break;
