@@ -172,6 +172,10 @@ struct ctr_set *ctr_set_load(const char *path, struct ctr_diag *diag);
 /* Loads the given contract files (or every *.yaml of a directory given) with
  * a default config. NULL on error. */
 struct ctr_set *ctr_set_load_contracts(const char *const *paths, size_t n, struct ctr_diag *diag);
+/* The same under the policy of the gateway config at |config_path| (NULL:
+ * the defaults); that config's own contracts folder is not loaded. */
+struct ctr_set *ctr_set_load_contracts_under(const char *config_path, const char *const *paths,
+                                             size_t n, struct ctr_diag *diag);
 struct ctr_set *ctr_set_ref(struct ctr_set *s);
 void ctr_set_unref(struct ctr_set *s);
 

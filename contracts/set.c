@@ -165,14 +165,25 @@ struct ctr_set *ctr_set_load(const char *path, struct ctr_diag *diag)
 
 struct ctr_set *ctr_set_load_contracts(const char *const *paths, size_t n, struct ctr_diag *diag)
 {
+    return ctr_set_load_contracts_under(NULL, paths, n, diag);
+}
+
+struct ctr_set *ctr_set_load_contracts_under(const char *config_path, const char *const *paths,
+                                             size_t n, struct ctr_diag *diag)
+{
     struct ctr_set *s = calloc(1, sizeof *s);
     if (!s) {
-        ctr__diag(diag, "", 0, 0, "out of memory");
+        ctr__diag(diag, config_path ? config_path : "", 0, 0, "out of memory");
         return NULL;
     }
-    ctr_config_defaults(&s->config);
     int errors = 0;
     size_t cap = 0;
+    /* the config's policy (forbidden purposes...) applies to the contracts
+     * named here too; its own contracts folder is not loaded */
+    if (!config_path)
+        ctr_config_defaults(&s->config);
+    else if (ctr__config_load(&s->config, config_path, diag) != 0)
+        errors++;
     for (size_t i = 0; i < n; i++) {
         struct stat st;
         if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))

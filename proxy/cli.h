@@ -69,8 +69,9 @@ void px_buf_json_str(struct px_buf *b, const char *s, size_t n);
 /* Reads all of |fd| into |b|. Returns 0, or -1 with errno set. */
 int px_read_fd(int fd, struct px_buf *b);
 
-/* Loads |paths| (contract files or directories) with a default config, or
- * the gateway config |config| when |npaths| is 0. Errors are printed to
+/* Loads |paths| (contract files or directories) under the policy of the
+ * gateway config |config| (the defaults when NULL), or that config and its
+ * contracts folder when |npaths| is 0. Errors are printed to
  * stderr as FILE:LINE:COL: message. Returns NULL when anything is invalid. */
 struct ctr_set *px_cli_load(const char *config, const char *const *paths, size_t npaths);
 

@@ -40,6 +40,7 @@ int px_cli_check(int argc, char **argv)
 
     size_t ncontracts = 0;
     bool ok = true;
+    bool config_ok = false;
     if (config != NULL || npaths == 0) {
         /* The config, and every contract of its contracts folder. */
         const char *file = config ? config : "privgate.yaml";
@@ -47,12 +48,15 @@ int px_cli_check(int argc, char **argv)
         if (s == NULL) {
             ok = false;
         } else {
+            config_ok = true;
             ncontracts += s->ncontracts;
             ctr_set_unref(s);
         }
     }
     if (npaths > 0) {
-        struct ctr_set *s = px_cli_load(NULL, paths, npaths);
+        /* under the policy of -c's config (its errors, if any, were reported
+         * above: then the defaults) */
+        struct ctr_set *s = px_cli_load(config_ok ? config : NULL, paths, npaths);
         if (s == NULL) {
             ok = false;
         } else {

@@ -192,8 +192,8 @@ struct ctr_set *px_cli_load(const char *config, const char *const *paths, size_t
     struct ctr_diag diag;
     memset(&diag, 0, sizeof diag);
     ctr_diag_stderr(&diag);
-    struct ctr_set *s =
-        npaths > 0 ? ctr_set_load_contracts(paths, npaths, &diag) : ctr_set_load(config, &diag);
+    struct ctr_set *s = npaths > 0 ? ctr_set_load_contracts_under(config, paths, npaths, &diag)
+                                   : ctr_set_load(config, &diag);
     if (s != NULL && diag.errors > 0) {
         /* Defensive: a loader that reported errors must not be trusted. */
         ctr_set_unref(s);

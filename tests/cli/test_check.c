@@ -108,6 +108,28 @@ Test(check, forbidden_purpose_in_config_is_invalid)
     run_free(&r);
 }
 
+/* -c's policy applies to the contracts named on the command line too */
+Test(check, config_policy_applies_to_named_contracts)
+{
+    struct run r;
+    RUN(&r, NULL, NULL, "check", "-c", "examples/privgate.yaml",
+        "tests/cli/data/bad-config/contracts/data-broker.yaml");
+    cr_expect_eq(r.status, 1, "stderr: %s", r.err);
+    cr_expect(has_diag_line(r.err, "data-broker.yaml"), "%s", r.err);
+    cr_expect(strstr(r.err, "forbidden by policy") != NULL, "%s", r.err);
+    run_free(&r);
+}
+
+/* without -c there is no policy: the same contract is valid */
+Test(check, named_contract_without_config_has_no_policy)
+{
+    struct run r;
+    RUN(&r, NULL, NULL, "check", "tests/cli/data/bad-config/contracts/data-broker.yaml");
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect_str_eq(r.out, "privgate: 1 contract OK\n");
+    run_free(&r);
+}
+
 Test(check, missing_contract_file_is_invalid)
 {
     struct run r;
