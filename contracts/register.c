@@ -402,33 +402,52 @@ static void csv_cstr(FILE *f, const char *s)
     csv_field(f, s ? s : "", s ? strlen(s) : 0);
 }
 
+/* The strings of |v| joined with ';' in a new string, or |none| (copied)
+ * when there is none. NULL on ENOMEM. */
+static char *csv_join(char *const *v, size_t n, const char *none)
+{
+    if (n == 0) return strdup(none);
+    size_t len = 0;
+    for (size_t k = 0; k < n; k++)
+        len += strlen(v[k]) + 1;
+    char *s = malloc(len);
+    if (s == NULL) return NULL;
+    size_t off = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k) s[off++] = ';';
+        size_t l = strlen(v[k]);
+        memcpy(s + off, v[k], l);
+        off += l;
+    }
+    s[off] = '\0';
+    return s;
+}
+
 static int write_csv(FILE *f, const struct ctr_contract *const *cs, size_t n)
 {
-    fputs("provider,purposes,method,path,carrier,field,action,category,retention,upstream_host\r\n",
+    fputs("provider,purposes,callers,method,path,carrier,field,action,category,retention,"
+          "upstream_host\r\n",
           f);
     char host[300];
     for (size_t i = 0; i < n; i++) {
         const struct ctr_contract *c = cs[i];
         upstream_host(&c->upstream, host, sizeof host);
-        size_t plen = 0;
-        for (size_t k = 0; k < c->npurposes; k++)
-            plen += strlen(c->purposes[k]) + 1;
-        char *purposes = malloc(plen + 1);
-        if (purposes == NULL) return -1;
-        size_t off = 0;
-        for (size_t k = 0; k < c->npurposes; k++) {
-            if (k) purposes[off++] = ';';
-            size_t l = strlen(c->purposes[k]);
-            memcpy(purposes + off, c->purposes[k], l);
-            off += l;
+        /* "any" when the contract has no callers:, as in the Markdown (the
+         * loader refuses an empty list, so "any" never means "nobody") */
+        char *purposes = csv_join(c->purposes, c->npurposes, "");
+        char *callers = csv_join(c->callers, c->ncallers, "any");
+        if (purposes == NULL || callers == NULL) {
+            free(purposes);
+            free(callers);
+            return -1;
         }
-        purposes[off] = '\0';
         for (size_t k = 0; k < c->nroutes; k++) {
             const struct ctr_route *r = &c->routes[k];
             struct reg_row *rows;
             long nr = route_rows(c, r, &rows);
             if (nr < 0) {
                 free(purposes);
+                free(callers);
                 return -1;
             }
             struct reg_row empty = {.carrier = "", .field = {"", 0}, .action = ""};
@@ -437,6 +456,8 @@ static int write_csv(FILE *f, const struct ctr_contract *const *cs, size_t n)
                 csv_cstr(f, c->provider);
                 fputc(',', f);
                 csv_cstr(f, purposes);
+                fputc(',', f);
+                csv_cstr(f, callers);
                 fputc(',', f);
                 csv_cstr(f, r->method);
                 fputc(',', f);
@@ -458,6 +479,7 @@ static int write_csv(FILE *f, const struct ctr_contract *const *cs, size_t n)
             free(rows);
         }
         free(purposes);
+        free(callers);
     }
     return 0;
 }

@@ -165,9 +165,27 @@ static size_t csv_parse(const char *s, csv_row_fn row, void *ud)
 }
 
 static const char *const csv_columns[] = {
-    "provider", "purposes", "method",   "path",      "carrier",
+    "provider", "purposes", "callers",  "method",    "path",          "carrier",
     "field",    "action",   "category", "retention", "upstream_host",
 };
+
+/* The JSON array |a| of strings joined with ';', or |none| when |a| is not
+ * an array (callers: null) or empty: what a CSV list column must hold. */
+static void expect_joined(const char *got, json_t *a, const char *none, size_t idx,
+                          const char *what)
+{
+    char want[1024] = "";
+    size_t off = 0, i;
+    json_t *e;
+    if (json_array_size(a) == 0) snprintf(want, sizeof want, "%s", none);
+    json_array_foreach(a, i, e)
+    {
+        off += (size_t)snprintf(want + off, sizeof want - off, "%s%s", i ? ";" : "",
+                                json_string_value(e));
+        cr_assert_lt(off, sizeof want);
+    }
+    cr_expect_str_eq(got, want, "record %zu: %s", idx, what);
+}
 
 struct csv_check {
     json_t *providers; /* the JSON register of the same contracts */
@@ -177,14 +195,15 @@ struct csv_check {
 static void csv_row(void *ud, size_t idx, char **f, size_t nf)
 {
     struct csv_check *c = ud;
-    cr_assert_eq(nf, 10, "record %zu has %zu fields", idx, nf);
+    cr_assert_eq(nf, 11, "record %zu has %zu fields", idx, nf);
     if (idx == 0) {
         for (size_t i = 0; i < nf; i++)
             cr_expect_str_eq(f[i], csv_columns[i]);
         return;
     }
     /* every record names a provider of the JSON register, with its
-     * retention and upstream host */
+     * purposes, callers ("any" for callers: null), retention and upstream
+     * host */
     size_t i;
     json_t *p;
     bool found = false;
@@ -192,15 +211,20 @@ static void csv_row(void *ud, size_t idx, char **f, size_t nf)
     {
         if (strcmp(json_string_value(json_object_get(p, "id")), f[0]) != 0) continue;
         found = true;
+        expect_joined(f[1], json_object_get(p, "purposes"), "", idx, "purposes");
+        cr_expect(json_is_null(json_object_get(p, "callers")) ||
+                      json_array_size(json_object_get(p, "callers")) > 0,
+                  "record %zu: callers is neither null nor a non-empty list", idx);
+        expect_joined(f[2], json_object_get(p, "callers"), "any", idx, "callers");
         json_t *ret = json_object_get(p, "retention");
-        cr_expect_str_eq(f[8], json_is_string(ret) ? json_string_value(ret) : "");
-        cr_expect_str_eq(f[9], json_string_value(json_object_get(p, "upstream_host")));
+        cr_expect_str_eq(f[9], json_is_string(ret) ? json_string_value(ret) : "");
+        cr_expect_str_eq(f[10], json_string_value(json_object_get(p, "upstream_host")));
     }
     cr_expect(found, "record %zu: unknown provider %s", idx, f[0]);
-    cr_expect(strcmp(f[4], "body") == 0 || strcmp(f[4], "query") == 0 ||
-                  strcmp(f[4], "param") == 0 || strcmp(f[4], "header") == 0 || f[4][0] == '\0',
-              "record %zu: carrier %s", idx, f[4]);
-    c->bodies += strcmp(f[4], "body") == 0;
+    cr_expect(strcmp(f[5], "body") == 0 || strcmp(f[5], "query") == 0 ||
+                  strcmp(f[5], "param") == 0 || strcmp(f[5], "header") == 0 || f[5][0] == '\0',
+              "record %zu: carrier %s", idx, f[5]);
+    c->bodies += strcmp(f[5], "body") == 0;
 }
 
 /* The number of CSV records the JSON register implies: per route, its
@@ -273,13 +297,13 @@ Test(register, csv_quoting_round_trips)
         strstr(r.out, ",body,\"meta.\"\"x,y\"\"\",truncate 2,\"free text, \"\"quoted\"\"\",") !=
             NULL,
         "%s", r.out);
-    cr_expect(strstr(r.out, "edge-case,\"support;odd,purpose\",") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "edge-case,\"support;odd,purpose\",any,") != NULL, "%s", r.out);
     /* a route without any field: one record with empty carrier..category */
     run_free(&r);
     RUN(&r, NULL, NULL, "register", "-f", "csv", "tests/cli/data/no-tests/quiet.yaml");
-    cr_expect_str_eq(r.out, "provider,purposes,method,path,carrier,field,action,category,retention,"
-                            "upstream_host\r\nquiet,order-fulfillment,GET,/v1/ping,,,,,,"
-                            "api.quiet.example\r\n");
+    cr_expect_str_eq(r.out, "provider,purposes,callers,method,path,carrier,field,action,category,"
+                            "retention,upstream_host\r\nquiet,order-fulfillment,any,GET,/v1/ping,,,"
+                            ",,,api.quiet.example\r\n");
     run_free(&r);
 }
 

@@ -60,8 +60,8 @@ Test(register_api, empty_set)
     cr_expect_str_eq(json, "{\n  \"providers\": []\n}\n");
     free(json);
     char *csv = write_to_memory(&s, CTR_REGISTER_CSV);
-    cr_expect_str_eq(csv, "provider,purposes,method,path,carrier,field,action,category,retention,"
-                          "upstream_host\r\n");
+    cr_expect_str_eq(csv, "provider,purposes,callers,method,path,carrier,field,action,category,"
+                          "retention,upstream_host\r\n");
     free(csv);
     char *md = write_to_memory(&s, CTR_REGISTER_MD);
     cr_expect(strstr(md, "# Sharing register\n") == md);
