@@ -101,6 +101,11 @@ struct px_down {
     int32_t budget;    /* abuse budget (token bucket, PX_CALM_*) */
     uint64_t budget_t; /* uv_now of its last refill */
     int32_t ctl_free;  /* control frames still free before they cost budget (down.c PX_CTL_*) */
+    /* down.c on_header: the stream whose header block is being decoded
+     * (blocks do not interleave), instead of a stream look-up per field;
+     * cleared when that exchange's downstream side closes */
+    struct px_h2s *hdr_h;
+    int32_t hdr_id;
 };
 /* Abuse budget of an HTTP/2 downstream connection: resets it caused (its
  * RST_STREAMs, and the ones its stream errors made the gateway send), empty
@@ -134,6 +139,10 @@ struct px_up {
     int proto;          /* enum ctr_up_proto of the contract(s) using it */
     struct px_h1up *h1; /* non-NULL: an HTTP/1.1 connection (h1up.c); base.s is NULL */
     bool proto_err;     /* nghttp2 ended the session for a peer's connection error */
+    /* up.c on_header: the stream user data of stream |hdr_id| (the last
+     * looked up), cleared when that stream closes */
+    struct px_h2s *hdr_h;
+    int32_t hdr_id;
 };
 
 /* --------------------------------------------------------------- streams */
@@ -206,6 +215,11 @@ struct px_h2s {
     uint64_t t0;
     uint64_t bytes_in;  /* request body bytes received */
     uint64_t bytes_out; /* response body bytes sent to the caller */
+    /* upstream_timeout (down.c): while |timer_on|, in the worker's deadline
+     * list (w->tq_*, ordered by |deadline|, uv_now ms); |timer| is never
+     * started: it only frees a trimmed pooled object (worker.c) */
+    struct px_h2s *tq_prev, *tq_next;
+    uint64_t deadline;
 };
 
 /* --------------------------------------------------------------- metrics */
@@ -218,7 +232,7 @@ struct px_h2s {
  * their count is published with a release store, and never change after. */
 #define PX_MET_PROVIDERS 64
 #define PX_MET_CODES 24
-#define PX_MET_BUCKETS 12 /* finite bounds of the duration histogram */
+#define PX_MET_BUCKETS 14 /* finite bounds of the duration histogram */
 enum px_up_err { PX_UPE_UNAVAILABLE = 0, PX_UPE_TLS, PX_UPE_PROTOCOL, PX_UPE_TIMEOUT, PX_UPE_N };
 
 struct px_met_provider {
@@ -300,6 +314,19 @@ struct px_worker {
     struct px_metrics met; /* 64-byte aligned: workers are allocated aligned */
     char audit_line[PX_AUDIT_LINE_MAX];
     struct px_audit_q *audit_q; /* audit.c: this worker's record ring (worker thread only) */
+    /* upstream_timeout of every stream (down.c): one timer for the
+     * earliest deadline instead of a libuv timer started and stopped per
+     * request (about 430 instructions); |tq_due| is when tq_timer fires
+     * (0: not armed) */
+    struct px_h2s *tq_head, *tq_tail;
+    uv_timer_t tq_timer;
+    uint64_t tq_due;
+    /* up.c: the pool key of the last upstream a request used (|key_up| of
+     * rule set |key_set|, referenced so that neither can be freed and
+     * their addresses reused while cached): built once, not per request */
+    struct ctr_set *key_set;
+    const struct ctr_upstream *key_up;
+    char key[1024];
 };
 
 struct px_gw {
@@ -344,6 +371,8 @@ void px__h2s_fail(struct px_h2s *h, int status, const char *code, const char *ms
 void px__h2s_try_submit(struct px_h2s *h);
 void px__h2s_up_gone(struct px_h2s *h, const char *why);
 void px__h2s_maybe_release(struct px_h2s *h);
+/* Stops the upstream_timeout of |h| (no-op when not running). */
+void px__h2s_timer_stop(struct px_h2s *h);
 
 /* up.c */
 nghttp2_session_callbacks *px__up_callbacks(void);

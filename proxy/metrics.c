@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-const double px__met_bounds[PX_MET_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                               0.1,   0.25,   0.5,   1.0,  2.5,   10.0};
+/* up to 30 s: the default upstream_timeout, so timeouts get a bucket of
+ * their own instead of +Inf */
+const double px__met_bounds[PX_MET_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                               0.25,  0.5,    1.0,   2.5,  5.0,   10.0, 30.0};
 
 /* The provider's row (created on first use; the last row takes overflow).
  * Only the owning worker writes; a new row is filled, then published. */
