@@ -150,6 +150,10 @@ struct flt_pathlist {
     uint32_t nseen;
     size_t text_used;
     char text[FLT_REPORT_MAX * FLT_REPORT_PATH_MAX];
+    /* Order-dependent hash of the stored paths' hashes (0 when none): a
+     * cache key for whoever renders the list (the audit log), who must
+     * still compare the text itself — never trusted alone. */
+    uint64_t list_hash;
 };
 
 struct flt_report {

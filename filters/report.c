@@ -10,21 +10,61 @@ void flt_report_init(struct flt_report *r)
     r->removed.n = r->removed.more = r->removed.total = 0;
     r->removed.nseen = 0;
     r->removed.text_used = 0;
+    r->removed.list_hash = 0;
     r->transformed.n = r->transformed.more = r->transformed.total = 0;
     r->transformed.nseen = 0;
     r->transformed.text_used = 0;
+    r->transformed.list_hash = 0;
+}
+
+#define FNV_BASIS 1469598103934665603ull
+#define FNV_PRIME 1099511628211ull
+
+/* FNV-1a over p[0..n), continuing |h|; four bytes a round (the multiply
+ * chain stays serial, the loop's own instructions do not). */
+static inline uint64_t fnv_bytes(uint64_t h, const char *p, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        h = (h ^ s[i]) * FNV_PRIME;
+        h = (h ^ s[i + 1]) * FNV_PRIME;
+        h = (h ^ s[i + 2]) * FNV_PRIME;
+        h = (h ^ s[i + 3]) * FNV_PRIME;
+    }
+    for (; i < n; i++)
+        h = (h ^ s[i]) * FNV_PRIME;
+    return h;
 }
 
 /* FNV-1a, never 0 (0 marks an empty slot). */
 static uint64_t path_hash(const char *a, size_t alen, const char *b, size_t blen, char sep)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < alen; i++)
-        h = (h ^ (unsigned char)a[i]) * 1099511628211ull;
-    if (sep) h = (h ^ (unsigned char)sep) * 1099511628211ull;
-    for (size_t i = 0; i < blen; i++)
-        h = (h ^ (unsigned char)b[i]) * 1099511628211ull;
+    uint64_t h = fnv_bytes(FNV_BASIS, a, alen);
+    if (sep) h = (h ^ (unsigned char)sep) * FNV_PRIME;
+    h = fnv_bytes(h, b, blen);
     return h ? h : 1;
+}
+
+/* memcpy() of the short pieces paths are made of, without a call: two
+ * overlapping moves cover 4..16 bytes. */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n) {
+        memcpy(d, s, n);
+    }
 }
 
 /* Returns true when |h| was not seen before (and records it). When the set
@@ -46,18 +86,19 @@ static bool seen_insert(struct flt_pathlist *l, uint64_t h)
 
 /* Writes the path as stored: |prefix| [sep] |path|, cut to
  * FLT_REPORT_PATH_MAX on a code point boundary and ended "..." when longer
- * (so it stays valid UTF-8). Returns its length. */
+ * (so it stays valid UTF-8). Returns its length. Whole pieces are copied
+ * with memcpy: a byte loop here cost more than the hash. */
 static size_t render(char *dst, const char *prefix, size_t plen, char sep, const char *path,
                      size_t len)
 {
     size_t full = plen + (sep ? 1 : 0) + len;
     size_t cut = full > FLT_REPORT_PATH_MAX ? FLT_REPORT_PATH_MAX : full;
-    size_t w = 0;
-    for (size_t i = 0; i < plen && w < cut; i++)
-        dst[w++] = prefix[i];
+    size_t w = plen < cut ? plen : cut;
+    copy_short(dst, prefix, w);
     if (sep && w < cut) dst[w++] = sep;
-    for (size_t i = 0; i < len && w < cut; i++)
-        dst[w++] = path[i];
+    size_t k = len < cut - w ? len : cut - w;
+    copy_short(dst + w, path, k); /* |path| may be NULL when empty: k is 0 then */
+    w += k;
     if (cut < full) {
         size_t keep = cut - 3;
         while (keep > 0 && ((unsigned char)dst[keep] & 0xC0) == 0x80)
@@ -70,7 +111,11 @@ static size_t render(char *dst, const char *prefix, size_t plen, char sep, const
 
 void flt_pathlist_add(struct flt_pathlist *l, const char *prefix, const char *path, size_t len)
 {
-    size_t plen = strlen(prefix);
+    /* one pass over the prefix for its length and its hash state */
+    uint64_t ph = FNV_BASIS;
+    size_t plen = 0;
+    for (; prefix[plen]; plen++)
+        ph = (ph ^ (unsigned char)prefix[plen]) * FNV_PRIME;
     char sep = (len && path[0] != '[') ? '.' : 0;
     l->total++;
     /* Each path once, as stored: long paths that differ only past the cut
@@ -84,7 +129,10 @@ void flt_pathlist_add(struct flt_pathlist *l, const char *prefix, const char *pa
         clen = render(cut, prefix, plen, sep, path, len);
         h = path_hash(cut, clen, "", 0, 0);
     } else {
-        h = path_hash(prefix, plen, path, len, sep);
+        h = ph;
+        if (sep) h = (h ^ (unsigned char)sep) * FNV_PRIME;
+        h = fnv_bytes(h, path, len);
+        h = h ? h : 1; /* as path_hash() */
     }
     if (!seen_insert(l, h)) return;
     if (l->n == FLT_REPORT_MAX) {
@@ -96,9 +144,15 @@ void flt_pathlist_add(struct flt_pathlist *l, const char *prefix, const char *pa
     if (is_cut) {
         memcpy(dst, cut, clen);
         w = clen;
-    } else {
-        w = render(dst, prefix, plen, sep, path, len);
+    } else { /* render() of a path that needs no cut, without the call */
+        copy_short(dst, prefix, plen);
+        w = plen;
+        if (sep) dst[w++] = sep;
+        copy_short(dst + w, path, len);
+        w += len;
     }
+    /* order matters: the same paths in another order are another line */
+    l->list_hash = (((l->list_hash << 23) | (l->list_hash >> 41)) ^ h) * 0x9E3779B97F4A7C15ull;
     l->off[l->n] = (uint16_t)l->text_used;
     l->len[l->n] = (uint16_t)w;
     l->text_used += w;

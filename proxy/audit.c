@@ -51,6 +51,63 @@
 #define IOV_MAX 1024
 #endif
 
+/*
+ * Per-worker cache of rendered record fragments (worker-only, no lock).
+ * Most requests on a route come from the same caller for the same purpose
+ * and remove the same paths in the same order, so the JSON escaping of
+ * those strings is done once and the bytes reused. Every hit is verified
+ * against what it stands for, never against a hash alone:
+ * - heads (`,"caller":...,"route":"..."` and `,"contract":"..."`): the
+ *   contract, route and string pointers plus a copy of the contract's
+ *   sha256 (a contract a reload places at a freed address comes from
+ *   another file, with another digest, or from the same bytes, which render
+ *   the same), and the caller and purpose bytes themselves.
+ *   Only values that are written (listed, from a certificate) or absent are
+ *   kept: a caller's free text is never stored here.
+ * - path lists (`["body.a",...]`): the number of paths, each length and
+ *   the stored text, byte for byte; flt_pathlist.list_hash only picks the
+ *   slot. report.c stores path i at the sum of the lengths before it, so
+ *   equal lengths and text are an equal list.
+ * Bigger items than the slots hold are rendered every time. About 38 KiB
+ * per worker, allocated with its ring.
+ */
+#define AC_HEADS 8        /* head slots (a power of two) */
+#define AC_VAL_MAX 128    /* caller / purpose bytes a head keeps */
+#define AC_MID_MAX 1024   /* a head's rendered caller..route part */
+#define AC_TAIL_MAX 128   /* its rendered contract part */
+#define AC_LISTS 8        /* path-list slots (a power of two) */
+#define AC_LIST_TEXT 1024 /* stored path text a slot keeps */
+#define AC_LIST_FRAG 2048 /* its rendering */
+
+struct ac_head {
+    const struct ctr_contract *c; /* NULL: empty slot */
+    const struct ctr_route *route;
+    const char *provider, *method, *path;
+    char sha[sizeof(((struct ctr_contract *)0)->sha256)];
+    uint8_t caller_src; /* AC_NONE, AC_CERT or AC_HDR */
+    bool has_purpose;
+    uint16_t caller_len, purpose_len, mid_len, tail_len;
+    char caller[AC_VAL_MAX], purpose[AC_VAL_MAX];
+    char mid[AC_MID_MAX];
+    char tail[AC_TAIL_MAX];
+};
+
+enum { AC_NONE, AC_CERT, AC_HDR };
+
+struct ac_list {
+    uint64_t key;      /* flt_pathlist.list_hash */
+    uint32_t frag_len; /* 0: empty slot */
+    uint32_t n, text_len;
+    uint16_t len[FLT_REPORT_MAX];
+    char text[AC_LIST_TEXT];
+    char frag[AC_LIST_FRAG];
+};
+
+struct ac_cache {
+    struct ac_head head[AC_HEADS];
+    struct ac_list list[AC_LISTS];
+};
+
 /* One worker's ring. |tail| is written by the worker only, |head| by the
  * writer only; each on its own cache line. */
 struct px_audit_q {
@@ -61,6 +118,7 @@ struct px_audit_q {
     _Alignas(64) _Atomic uint64_t head; /* bytes consumed */
     uint64_t take;                      /* writer-only: bytes in the current batch */
     char *ring;
+    _Alignas(64) struct ac_cache cache; /* worker-only: rendered fragments */
 };
 
 static struct {
@@ -473,13 +531,26 @@ static void puts_(struct line *l, const char *s)
     put(l, s, strlen(s));
 }
 
-/* Decimal digits of |v| into the end of buf[0..24); returns the start. */
+/* Decimal digits of |v| into the end of buf[0..24); returns the start.
+ * Two digits a division. */
 static char *u64_digits(char *end, uint64_t v)
 {
-    do {
-        *--end = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    static const char d2[201] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        end -= 2;
+        memcpy(end, d2 + 2 * r, 2);
+    }
+    if (v >= 10) {
+        end -= 2;
+        memcpy(end, d2 + 2 * v, 2);
+    } else {
+        *--end = (char)('0' + v);
+    }
     return end;
 }
 
@@ -552,7 +623,31 @@ static inline bool needs_escape8(uint64_t v)
             has_zero8(v ^ B8(0x7f))) != 0;
 }
 
-static void putjs(struct line *l, const char *s, size_t n)
+/* Whether no byte of s[0..n) needs escaping: eight bytes at a time, the
+ * last eight overlapping when n is not a multiple of 8. */
+static inline bool js_clean(const char *s, size_t n)
+{
+    uint64_t v;
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++) {
+            unsigned char ch = (unsigned char)s[i];
+            if (ch == '"' || ch == '\\' || ch < 0x20 || ch == 0x7f) return false;
+        }
+        return true;
+    }
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&v, s + i, 8);
+        if (needs_escape8(v)) return false;
+    }
+    if (i < n) {
+        memcpy(&v, s + n - 8, 8);
+        if (needs_escape8(v)) return false;
+    }
+    return true;
+}
+
+static void putjs_escaped(struct line *l, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     PUTL(l, "\"");
@@ -588,24 +683,82 @@ static void putjs(struct line *l, const char *s, size_t n)
     PUTL(l, "\"");
 }
 
-static void putpaths(struct line *l, const char *key, const struct flt_pathlist *pl)
+/* A JSON string. The usual string has nothing to escape: one bounds check
+ * and one copy. A line is full exactly when its whole text does not fit,
+ * however it was cut into put()s, so this gives the same lines. */
+static void putjs(struct line *l, const char *s, size_t n)
 {
-    PUTL(l, ",\"");
-    puts_(l, key);
-    PUTL(l, "\":[");
+    if (!js_clean(s, n)) {
+        putjs_escaped(l, s, n);
+        return;
+    }
+    if (l->full || l->len + n + 4 > l->cap) {
+        l->full = true;
+        return;
+    }
+    char *d = l->p + l->len;
+    d[0] = '"';
+    memcpy(d + 1, s, n);
+    d[n + 1] = '"';
+    l->len += n + 2;
+}
+
+/* The list part of a removed/transformed key, `[...]`, from the cache when
+ * the same list was rendered before (compared byte for byte). */
+static void putlist(struct line *l, struct ac_cache *ac, const struct flt_pathlist *pl)
+{
+    if (pl->n == 0) {
+        PUTL(l, "[]");
+        return;
+    }
+    struct ac_list *e = NULL;
+    bool fits = ac && pl->text_used <= AC_LIST_TEXT;
+    if (fits) {
+        e = &ac->list[(pl->list_hash ^ (pl->list_hash >> 32)) & (AC_LISTS - 1)];
+        if (e->frag_len && e->key == pl->list_hash && e->n == pl->n &&
+            e->text_len == pl->text_used &&
+            memcmp(e->len, pl->len, pl->n * sizeof(pl->len[0])) == 0 &&
+            memcmp(e->text, pl->text, pl->text_used) == 0) {
+            put(l, e->frag, e->frag_len);
+            return;
+        }
+    }
+    size_t start = l->len;
+    PUTL(l, "[");
     for (uint32_t i = 0; i < pl->n; i++) {
         if (i) PUTL(l, ",");
         struct flt_str s = flt_pathlist_get(pl, i);
         putjs(l, s.p, s.len);
     }
     PUTL(l, "]");
+    size_t flen = l->len - start;
+    if (fits && !l->full && flen <= AC_LIST_FRAG) {
+        e->key = pl->list_hash;
+        e->n = pl->n;
+        e->text_len = (uint32_t)pl->text_used;
+        memcpy(e->len, pl->len, pl->n * sizeof(pl->len[0]));
+        memcpy(e->text, pl->text, pl->text_used);
+        memcpy(e->frag, l->p + start, flen);
+        e->frag_len = (uint32_t)flen;
+    }
+}
+
+/* ,"removed":[...] and, when some did not fit, ,"removed_more":N. The keys
+ * come whole (|key| is `,"removed":`, |more| is `,"removed_more":`). */
+static void putpaths(struct line *l, struct ac_cache *ac, const char *key, size_t klen,
+                     const char *more, size_t mlen, const struct flt_pathlist *pl)
+{
+    put(l, key, klen);
+    putlist(l, ac, pl);
     if (pl->more) {
-        PUTL(l, ",\"");
-        puts_(l, key);
-        PUTL(l, "_more\":");
+        put(l, more, mlen);
         putu(l, pl->more);
     }
 }
+
+#define PUTPATHS(l, ac, name, pl)                                                                  \
+    putpaths((l), (ac), ",\"" name "\":", sizeof(name) + 3,                                        \
+             ",\"" name "_more\":", sizeof(name) + 8, (pl))
 
 static void two(char *p, int v)
 {
@@ -675,10 +828,30 @@ static bool in_list(char **v, size_t n, const char *p, size_t len)
     return false;
 }
 
+static inline bool same_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+/* Whether head slot |e| stands for this contract, route, caller and
+ * purpose (see struct ac_head). */
+static bool head_hit(const struct ac_head *e, const struct ctr_contract *c,
+                     const struct ctr_route *r, int src, struct flt_str caller,
+                     const struct ctr_header *ph)
+{
+    if (e->c != c || e->route != r || e->provider != c->provider || e->method != r->method ||
+        e->path != r->path || e->caller_src != src || e->has_purpose != (ph != NULL))
+        return false;
+    if (src != AC_NONE && !same_bytes(e->caller, e->caller_len, caller.p, caller.len)) return false;
+    if (ph && !same_bytes(e->purpose, e->purpose_len, ph->value.p, ph->value.len)) return false;
+    return memcmp(e->sha, c->sha256, sizeof(e->sha)) == 0;
+}
+
 void px__audit_record(struct px_h2s *h)
 {
     if (!A.running) return;
     struct px_audit_q *q = worker_q(h->w);
+    struct ac_cache *ac = q ? &q->cache : NULL;
     struct line l = {h->w->audit_line, 0, sizeof(h->w->audit_line), false};
     put_ts(&l, q);
     PUTL(&l, ",\"request_id\":\"");
@@ -686,10 +859,10 @@ void px__audit_record(struct px_h2s *h)
     PUTL(&l, "\"");
     const struct ctr_contract *c = h->contract;
     const struct ctr_decision *d = c ? h->d : NULL;
+    const struct ctr_route *route = d ? d->route : NULL;
     /* caller: the mTLS certificate's name, or a caller header value that
      * the contract lists. Any other header value is the caller's free text
      * (it could be anything, personal data included): never logged. */
-    PUTL(&l, ",\"caller\":");
     struct flt_str caller = {NULL, 0};
     bool from_cert = false;
     if (h->dc && h->dc->caller[0]) {
@@ -701,36 +874,64 @@ void px__audit_record(struct px_h2s *h)
             h, h->set->config.caller_header ? h->set->config.caller_header : "privgate-caller");
         if (ch) caller = ch->value;
     }
-    if (caller.p && caller.len <= 128 &&
-        (from_cert || (c && in_list(c->callers, c->ncallers, caller.p, caller.len))))
-        putjs(&l, caller.p, caller.len);
-    else
-        PUTL(&l, "null");
-    PUTL(&l, ",\"provider\":");
-    if (c)
-        putjs(&l, c->provider, strlen(c->provider));
-    else
-        PUTL(&l, "null");
-    PUTL(&l, ",\"purpose\":");
     const struct ctr_header *ph = find_hdr(h, "privgate-purpose");
-    if (ph && c && in_list(c->purposes, c->npurposes, ph->value.p, ph->value.len))
-        putjs(&l, ph->value.p, ph->value.len);
-    else
-        PUTL(&l, "null");
-    /* method: the matched route's, or a standard method; any other token
-     * is the caller's free text */
-    PUTL(&l, ",\"method\":");
-    if (d && d->route)
-        putjs(&l, d->route->method, strlen(d->route->method));
-    else if (h->method.p && is_standard_method(h->method.p, h->method.len))
-        putjs(&l, h->method.p, h->method.len);
-    else
-        PUTL(&l, "null");
-    PUTL(&l, ",\"route\":");
-    if (d && d->route)
-        putjs(&l, d->route->path, strlen(d->route->path));
-    else
-        PUTL(&l, "null");
+    int src = from_cert ? AC_CERT : caller.p ? AC_HDR : AC_NONE;
+    /* the head slot this record uses or refills (NULL: render only) */
+    struct ac_head *e = NULL;
+    bool hit = false;
+    if (ac && route) {
+        /* callers and purposes of different lengths on one route get
+         * different slots */
+        size_t k = ((uintptr_t)route >> 6) ^ caller.len ^ ((ph ? ph->value.len : 0) << 2);
+        e = &ac->head[k & (AC_HEADS - 1)];
+        hit = head_hit(e, c, route, src, caller, ph);
+    }
+    size_t mid0 = l.len, mid1;
+    if (hit) {
+        put(&l, e->mid, e->mid_len);
+    } else {
+        PUTL(&l, ",\"caller\":");
+        bool caller_logged =
+            caller.p && caller.len <= 128 &&
+            (from_cert || (c && in_list(c->callers, c->ncallers, caller.p, caller.len)));
+        if (caller_logged)
+            putjs(&l, caller.p, caller.len);
+        else
+            PUTL(&l, "null");
+        PUTL(&l, ",\"provider\":");
+        if (c)
+            putjs(&l, c->provider, strlen(c->provider));
+        else
+            PUTL(&l, "null");
+        PUTL(&l, ",\"purpose\":");
+        bool purpose_logged =
+            ph && c && in_list(c->purposes, c->npurposes, ph->value.p, ph->value.len);
+        if (purpose_logged)
+            putjs(&l, ph->value.p, ph->value.len);
+        else
+            PUTL(&l, "null");
+        /* method: the matched route's, or a standard method; any other token
+         * is the caller's free text */
+        PUTL(&l, ",\"method\":");
+        if (route)
+            putjs(&l, route->method, strlen(route->method));
+        else if (h->method.p && is_standard_method(h->method.p, h->method.len))
+            putjs(&l, h->method.p, h->method.len);
+        else
+            PUTL(&l, "null");
+        PUTL(&l, ",\"route\":");
+        if (route)
+            putjs(&l, route->path, strlen(route->path));
+        else
+            PUTL(&l, "null");
+        /* keep only what is written or absent, never a caller's free text */
+        if (e && (src == AC_NONE || caller_logged) && (!ph || purpose_logged) &&
+            caller.len <= AC_VAL_MAX && (!ph || ph->value.len <= AC_VAL_MAX))
+            e->c = NULL; /* refilled below once the whole line is known good */
+        else
+            e = NULL;
+    }
+    mid1 = l.len;
     const char *outcome = h->outcome ? h->outcome : "failed";
     PUTL(&l, ",\"status\":");
     puti(&l, h->status);
@@ -742,8 +943,8 @@ void px__audit_record(struct px_h2s *h)
         putjs(&l, h->code, strlen(h->code));
     }
     if (d) {
-        putpaths(&l, "removed", &d->report.removed);
-        putpaths(&l, "transformed", &d->report.transformed);
+        PUTPATHS(&l, ac, "removed", &d->report.removed);
+        PUTPATHS(&l, ac, "transformed", &d->report.transformed);
     } else {
         PUTL(&l, ",\"removed\":[],\"transformed\":[]");
     }
@@ -754,11 +955,36 @@ void px__audit_record(struct px_h2s *h)
     PUTL(&l, ",\"duration_ms\":");
     char ms[32];
     put(&l, ms, fmt_ms1(ms, uv_hrtime() - h->t0));
-    PUTL(&l, ",\"contract\":");
-    if (c)
-        putjs(&l, c->sha256, strlen(c->sha256));
-    else
-        PUTL(&l, "null");
+    size_t tail0 = l.len;
+    if (hit) {
+        put(&l, e->tail, e->tail_len);
+    } else {
+        PUTL(&l, ",\"contract\":");
+        if (c)
+            putjs(&l, c->sha256, strlen(c->sha256));
+        else
+            PUTL(&l, "null");
+        /* refill the slot from the line's own bytes: nothing is rendered
+         * twice, and a slot never holds what a line did not say */
+        if (e && !l.full && mid1 - mid0 <= AC_MID_MAX && l.len - tail0 <= AC_TAIL_MAX) {
+            e->route = route;
+            e->provider = c->provider;
+            e->method = route->method;
+            e->path = route->path;
+            memcpy(e->sha, c->sha256, sizeof(e->sha));
+            e->caller_src = (uint8_t)src;
+            e->caller_len = (uint16_t)(src == AC_NONE ? 0 : caller.len);
+            if (e->caller_len) memcpy(e->caller, caller.p, caller.len);
+            e->has_purpose = ph != NULL;
+            e->purpose_len = (uint16_t)(ph ? ph->value.len : 0);
+            if (e->purpose_len) memcpy(e->purpose, ph->value.p, ph->value.len);
+            e->mid_len = (uint16_t)(mid1 - mid0);
+            memcpy(e->mid, l.p + mid0, e->mid_len);
+            e->tail_len = (uint16_t)(l.len - tail0);
+            memcpy(e->tail, l.p + tail0, e->tail_len);
+            e->c = c;
+        }
+    }
     if (l.full) {
         /* cannot happen with FLT_REPORT limits; never write half a record */
         l.full = false;
