@@ -22,8 +22,13 @@
  *   their own code, and KEEP and SKIP containers their lanes (no
  *   dispositions; a kept container is one output span between whitespace).
  *   Strings, whitespace and numbers are classified 16 bytes at a time
- *   (SSE2, the x86-64 baseline; a scalar path elsewhere). Repeated report
- *   paths are counted without being rebuilt (report_again()).
+ *   (SSE2, the x86-64 baseline; a scalar path elsewhere). fast_loop() lives
+ *   in filters/json_fast.h, compiled here once per instruction set (the
+ *   baseline, and x86-64-v3 where the CPU has it, chosen at flt_json_new)
+ *   and per kind of document (without a report, with one, rejecting
+ *   unlisted fields: constants in the first two). Repeated report paths
+ *   are counted without being rebuilt (report_again(); a path found in a
+ *   report's set stays there for the document, see path_memo.rm_epoch).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +36,13 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define JSON_HAVE_AVX2 1
+#endif
 
 #include "filters/int.h"
+#include "filters/json_int.h"
 
 #define OUT_CAP (16 * 1024)
 #define KEYRAW_CAP (8 * 1024)
@@ -106,8 +116,14 @@ enum num {
     N_EXP,
 };
 
+struct flt_json;
+typedef const char *(*fast_fn)(struct flt_json *f, const char *p, const char *end);
+
 struct flt_json {
     struct flt_json_config cfg;
+    fast_fn fast_tab[3]; /* fast_loop() for |simd|: no report, report, any */
+    fast_fn fast;        /* the one for this document */
+    int simd;            /* enum flt__json_simd */
     flt_sink_fn sink;
     void *ud;
     struct flt_report *report;
@@ -156,9 +172,13 @@ struct flt_json {
     /* path_hash_name() results: (state, name) -> state, a pure function */
     struct path_memo {
         uint64_t ph, h;
+        /* |h| is in report->removed's set in document |rm_epoch| (a set only
+         * grows during a document; 0: not known) */
+        uint64_t rm_epoch;
         uint16_t plen, len, nlen;
         char name[PATH_MEMO_NAME];
     } memo[PATH_MEMO];
+    uint64_t epoch; /* documents started (flt_json_reset), from 1 */
 
     /* names of `*`-matched FILTER containers on the current path */
     char names[PATH_CAP];
@@ -352,6 +372,17 @@ static inline size_t memo_slot(uint64_t ph, const char *name, size_t nlen)
     return (size_t)(ph ^ (ph >> 29) ^ nlen ^ ((size_t)(unsigned char)name[0] << 3)) % PATH_MEMO;
 }
 
+/* The memo entry of (|ph|, |plen|, |name|), or NULL. */
+static inline __attribute__((always_inline)) struct path_memo *
+memo_find(struct flt_json *f, uint64_t ph, size_t plen, const char *name, size_t nlen)
+{
+    if (nlen == 0 || nlen > PATH_MEMO_NAME) return NULL;
+    struct path_memo *m = &f->memo[memo_slot(ph, name, nlen)];
+    if (m->ph != ph || m->plen != plen || m->nlen != nlen || !name_eq(m->name, name, nlen))
+        return NULL;
+    return m;
+}
+
 static inline bool memo_get(const struct flt_json *f, uint64_t *h, size_t *len, const char *name,
                             size_t nlen)
 {
@@ -379,6 +410,7 @@ static bool path_hash_name_memo(struct flt_json *f, uint64_t *h, size_t *len, co
         memcpy(m->name, name, nlen);
         m->h = *h;
         m->len = (uint16_t)*len;
+        m->rm_epoch = 0;
     }
     return true;
 }
@@ -410,20 +442,50 @@ static void frame_path_hash(struct flt_json *f, struct frame *fr, const struct f
 }
 
 /* When |l| already holds the pending value's path, counts it as
- * flt_pathlist_add() would and returns true. False: add it the full way. */
-static bool report_again(struct flt_json *f, struct flt_pathlist *l)
+ * flt_pathlist_add() would and returns 1. Else 0 when the path is plain (no
+ * quoted name, not cut: pending_path_plain() builds it), -1 when not known
+ * to be: add it the full way. */
+static int report_again(struct flt_json *f, struct flt_pathlist *l)
 {
     const struct frame *t = top(f);
-    /* report.c counts every path as new once its set is 3/4 full */
-    if (!t || !t->ph_ok || l->nseen >= FLT__SEEN_LIMIT) return false;
+    if (!t || !t->ph_ok) return -1;
     uint64_t h = t->ph;
     size_t len = t->plen;
     if (t->kind == '{' ? !path_hash_name_memo(f, &h, &len, f->kname, f->kname_len)
                        : !path_hash_elem(&h, &len))
-        return false;
-    if (!seen_has(l, h)) return false;
+        return -1;
+    /* report.c counts every path as new once its set is 3/4 full */
+    if (l->nseen >= FLT__SEEN_LIMIT || !seen_has(l, h)) return 0;
     l->total++;
-    return true;
+    return 1;
+}
+
+/* pending_path() for a path report_again() found plain: every name on it
+ * is written as it is (flt__name_needs_quotes() is false for each: their
+ * hashes were made by path_hash_name()), and nothing is cut. */
+static size_t pending_path_plain(struct flt_json *f, char *tmp)
+{
+    size_t len = 0;
+    struct frame *t = top(f);
+    for (uint32_t i = 1; i < f->depth; i++) {
+        const struct frame *fr = &f->frames[i];
+        if (fr->pname) {
+            if (len) tmp[len++] = '.';
+            memcpy(tmp + len, fr->pname, fr->pname_len);
+            len += fr->pname_len;
+        } else {
+            tmp[len++] = '[';
+            tmp[len++] = ']';
+        }
+    }
+    if (t->kind == '{') {
+        if (len) tmp[len++] = '.';
+        memcpy(tmp + len, f->kname, f->kname_len);
+        return len + f->kname_len;
+    }
+    tmp[len++] = '[';
+    tmp[len++] = ']';
+    return len;
 }
 
 /* Records the removal of the pending value. Returns false when the contract
@@ -431,9 +493,13 @@ static bool report_again(struct flt_json *f, struct flt_pathlist *l)
 static bool report_removed(struct flt_json *f, bool unlisted)
 {
     if (!f->report && !(unlisted && f->cfg.reject_unlisted)) return true;
-    if (!(unlisted && f->cfg.reject_unlisted) && report_again(f, &f->report->removed)) return true;
+    int again = -1;
+    if (!(unlisted && f->cfg.reject_unlisted)) {
+        again = report_again(f, &f->report->removed);
+        if (again == 1) return true;
+    }
     char tmp[PATH_CAP];
-    size_t len = pending_path(f, tmp);
+    size_t len = again == 0 ? pending_path_plain(f, tmp) : pending_path(f, tmp);
     if (unlisted && f->cfg.reject_unlisted) {
         size_t pl = strlen(f->prefix);
         size_t w = 0;
@@ -451,9 +517,11 @@ static bool report_removed(struct flt_json *f, bool unlisted)
 
 static void report_transformed(struct flt_json *f)
 {
-    if (!f->report || report_again(f, &f->report->transformed)) return;
+    if (!f->report) return;
+    int again = report_again(f, &f->report->transformed);
+    if (again == 1) return;
     char tmp[PATH_CAP];
-    size_t len = pending_path(f, tmp);
+    size_t len = again == 0 ? pending_path_plain(f, tmp) : pending_path(f, tmp);
     flt_pathlist_add(&f->report->transformed, f->prefix, tmp, len);
 }
 
@@ -569,7 +637,17 @@ frame_push(struct flt_json *f, char kind, enum mode mode, const struct flt_node 
             f->names_used += n;
         }
     }
-    frame_path_hash(f, fr, parent);
+    if (!f->report || mode != M_FILTER) {
+        fr->ph_ok = false;
+    } else if (!fr->pname && parent && parent->ph_ok && parent->plen + 2 <= PATH_CAP) {
+        /* an array element: frame_path_hash() without a call (and the
+         * vector registers saved around one) */
+        fr->ph = fnv_byte(fnv_byte(parent->ph, '['), ']');
+        fr->plen = (uint16_t)(parent->plen + 2);
+        fr->ph_ok = true;
+    } else {
+        frame_path_hash(f, fr, parent);
+    }
     f->depth++;
     f->top = fr;
 }
@@ -972,6 +1050,84 @@ static inline const char *str_end(const char *s, const char *end)
     return str_end_utf8(s, end);
 }
 
+#if defined(JSON_HAVE_AVX2)
+/*
+ * The x86-64-v3 fast_loop(): the same code compiled for AVX2 CPUs, so with
+ * three-operand (VEX) vector instructions, BMI shifts and tzcnt, and with
+ * its vector constants made once per call. Its scans stay 16 bytes wide:
+ * 32-byte (ymm) scans ran 10-15 % fewer instructions but 20-30 % slower on
+ * this project's machines (bench_filter, 2026-11-29), so they were dropped.
+ */
+#define V3_TARGET __attribute__((target("avx2,bmi,bmi2,popcnt")))
+
+/* The byte classes of the string and number scans, made once per
+ * fast_loop() call: the compiler would otherwise rebuild them at every
+ * token (or wherever it hoisted them to, which is worse). */
+struct v3_k {
+    __m128i quote, bslash, space; /* string scan */
+    __m128i d_lo, d_hi;           /* fast_number_k() */
+};
+
+V3_TARGET static inline struct v3_k v3_k_make(void)
+{
+    struct v3_k k = {_mm_set1_epi8('"'), _mm_set1_epi8('\\'), _mm_set1_epi8(0x20),
+                     _mm_set1_epi8('0' - 1), _mm_set1_epi8('9' + 1)};
+    /* opaque to the optimiser, so that it keeps rather than rematerialises them */
+    __asm__("" : "+x"(k.quote), "+x"(k.bslash), "+x"(k.space), "+x"(k.d_lo), "+x"(k.d_hi));
+    return k;
+}
+
+/* Bit i set: byte i of the 16 at |s| stops a plain string ('"', '\\', a
+ * control character or a byte >= 0x80: signed, those are below 0x20). */
+V3_TARGET static inline unsigned v3_stops(const struct v3_k *k, const char *s)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i bad =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, k->quote), _mm_cmpeq_epi8(v, k->bslash)),
+                     _mm_cmplt_epi8(v, k->space));
+    return (unsigned)_mm_movemask_epi8(bad);
+}
+
+/* str_end() from |s| on, past the first block. */
+V3_TARGET static __attribute__((noinline)) const char *str_end_v3_long(const char *s,
+                                                                       const char *end)
+{
+    struct v3_k k = v3_k_make();
+    while (end - s >= 16) {
+        unsigned mask = v3_stops(&k, s);
+        if (mask) {
+            s += __builtin_ctz(mask);
+            goto stop;
+        }
+        s += 16;
+    }
+    s = plain_end(s, end);
+    if (s == end) return NULL;
+stop:;
+    unsigned char c = (unsigned char)*s;
+    if (c == '"') return s;
+    if (c < 0x80) return NULL; /* '\\' or a control character */
+    return str_end_utf8(s, end);
+}
+
+/* str_end(): the usual short string costs one block, inline. */
+V3_TARGET static inline const char *str_end_v3(const struct v3_k *k, const char *s, const char *end)
+{
+    if (end - s >= 16) {
+        unsigned mask = v3_stops(k, s);
+        if (mask) {
+            s += __builtin_ctz(mask);
+            unsigned char c = (unsigned char)*s;
+            if (c == '"') return s;
+            if (c < 0x80) return NULL; /* '\\' or a control character */
+            return str_end_utf8(s, end);
+        }
+        s += 16;
+    }
+    return str_end_v3_long(s, end);
+}
+#endif
+
 /* Length of that run. */
 static inline size_t plain_run(const char *p, const char *end)
 {
@@ -1281,16 +1437,17 @@ static inline size_t digit_run(const char *p, const char *end)
  * (a terminator follows), else NULL: the general path then decides. */
 static const char *fast_number_long(const char *p, const char *end);
 
-static inline const char *fast_number(const char *p, const char *end)
-{
 #if defined(__SSE2__)
+/* fast_number() with its constants ('0' - 1 and '9' + 1 in every byte)
+ * given: the x86-64-v3 fast_loop() makes them once per call. */
+static inline const char *fast_number_k(const char *p, const char *end, __m128i d_lo, __m128i d_hi)
+{
     /* the usual short number: one 16-byte load, its digits as a bit mask,
      * the grammar on the mask; all the bytes read lie in the chunk, so the
      * byte after the number is there too */
     if (end - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i dg = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
-                                   _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+        __m128i dg = _mm_and_si128(_mm_cmpgt_epi8(v, d_lo), _mm_cmplt_epi8(v, d_hi));
         /* bit i clear: p[i] is a digit; bit 16 set ends every run */
         uint32_t nd = ~(uint32_t)_mm_movemask_epi8(dg);
         uint32_t i = p[0] == '-';
@@ -1315,8 +1472,17 @@ static inline const char *fast_number(const char *p, const char *end)
         return p + i; /* p[i], in the block, is no digit: the terminator */
     }
 long_way: /* a digit run reaches the end of the block, or the block the chunk */
-#endif
     return fast_number_long(p, end);
+}
+#endif
+
+static inline const char *fast_number(const char *p, const char *end)
+{
+#if defined(__SSE2__)
+    return fast_number_k(p, end, _mm_set1_epi8('0' - 1), _mm_set1_epi8('9' + 1));
+#else
+    return fast_number_long(p, end);
+#endif
 }
 
 static const char *fast_number_long(const char *p, const char *end)
@@ -1387,8 +1553,10 @@ static void begin_key(struct flt_json *f)
 
 static const bool ws_tab[256] = {[' '] = true, ['\t'] = true, ['\n'] = true, ['\r'] = true};
 
-/* The first byte at or after |p| that is not whitespace, or |end|. */
-static const char *skip_ws(const char *p, const char *end)
+/* The first byte at or after |p| that is not whitespace, or |end|. Not
+ * inlined: compact JSON has no whitespace, and inlined, the compiler builds
+ * its constants wherever fast_loop() may reach it, i.e. at every token. */
+static __attribute__((noinline)) const char *skip_ws(const char *p, const char *end)
 {
 #if defined(__SSE2__)
     while (end - p >= 16) {
@@ -1473,607 +1641,80 @@ static inline __attribute__((always_inline)) void span_put(struct flt_json *f, c
     }
 }
 
-/*
- * The regular case, with the parser's position, state, top frame, pending
- * disposition and member name in local variables: whitespace, structural
- * bytes, plain member names and scalars lying whole in the chunk, under
- * keep, skip and filter dispositions. Everything else (a string with an
- * escape or a non-ASCII byte, a token cut by the chunk's end, a transformed
- * value, the root value, anything invalid, a decision that rejects the
- * document) returns to the general path at the start of that token, with
- * |f| as the general path would have left it there; the general path then
- * handles the token as it always did. So this loop changes no output,
- * report or error, and any chunking still gives the same result.
- *
- * Every byte written here is a copy of an input byte (a comma or colon may
- * come from a static string), so output is gathered as one pending span of
- * the input [ss, se), extended while the kept bytes are contiguous and
- * copied out when they stop being so (and before returning: the span may
- * point into the caller's chunk).
- */
-static const char *fast_loop(struct flt_json *f, const char *p, const char *end)
+/* fast_loop(): the regular case (see filters/json_fast.h), compiled for the
+ * x86-64 baseline (SSE2) and, where the compiler can, for x86-64-v3 CPUs
+ * (AVX2: see V3_TARGET), chosen per filter at flt_json_new() by what the
+ * CPU has; each without and with a report, and for any
+ * document (a contract that rejects unlisted fields), chosen per document
+ * at flt_json_reset(): constants there free registers and a test per
+ * member. */
+#define FAST_ATTR
+#define FAST_STR_END str_end
+#define FAST_NUMBER fast_number
+#define FAST_SETUP
+#define FAST_NAME fast_loop_base
+#define FAST_REPORT false
+#define FAST_REJECT false
+#include "filters/json_fast.h"
+#undef FAST_NAME
+#undef FAST_REPORT
+#undef FAST_REJECT
+#define FAST_NAME fast_loop_base_rep
+#define FAST_REPORT true
+#define FAST_REJECT false
+#include "filters/json_fast.h"
+#undef FAST_NAME
+#undef FAST_REPORT
+#undef FAST_REJECT
+#define FAST_NAME fast_loop_base_any
+#define FAST_REPORT f->report != NULL
+#define FAST_REJECT f->cfg.reject_unlisted
+#include "filters/json_fast.h"
+#undef FAST_NAME
+#undef FAST_REPORT
+#undef FAST_REJECT
+#undef FAST_ATTR
+#undef FAST_STR_END
+#undef FAST_SETUP
+#undef FAST_NUMBER
+
+#if defined(JSON_HAVE_AVX2)
+#define FAST_ATTR V3_TARGET
+#define FAST_STR_END(s, end) str_end_v3(&v3k, (s), (end))
+#define FAST_NUMBER(p, end) fast_number_k((p), (end), v3k.d_lo, v3k.d_hi)
+#define FAST_SETUP const struct v3_k v3k = v3_k_make()
+#define FAST_NAME fast_loop_avx2
+#define FAST_REPORT false
+#define FAST_REJECT false
+#include "filters/json_fast.h"
+#undef FAST_NAME
+#undef FAST_REPORT
+#undef FAST_REJECT
+#define FAST_NAME fast_loop_avx2_rep
+#define FAST_REPORT true
+#define FAST_REJECT false
+#include "filters/json_fast.h"
+#undef FAST_NAME
+#undef FAST_REPORT
+#undef FAST_REJECT
+#define FAST_NAME fast_loop_avx2_any
+#define FAST_REPORT f->report != NULL
+#define FAST_REJECT f->cfg.reject_unlisted
+#include "filters/json_fast.h"
+#undef FAST_NAME
+#undef FAST_REPORT
+#undef FAST_REJECT
+#undef FAST_ATTR
+#undef FAST_STR_END
+#undef FAST_SETUP
+#undef FAST_NUMBER
+#endif
+
+/* The fast_loop() for the document |f| starts. */
+static fast_fn fast_pick(const struct flt_json *f)
 {
-    struct frame *t = top(f);
-    enum state st = f->state;
-    const char *ss = NULL, *se = NULL;     /* pending output span */
-    const char *comma = ",", *colon = ":"; /* the last ',' and ':' read */
-    const bool reject = f->cfg.reject_unlisted;
-    const bool report = f->report != NULL;
-    /* the pending value: f->disp, f->disp_node, f->pfx_key, and the member
-     * name (f->kraw...) when |key_here| (a name read by this loop) */
-    enum disp d = f->disp;
-    const struct flt_node *dnode = f->disp_node;
-    bool pfx = f->pfx_key;
-    const char *kraw = f->kraw;
-    size_t kraw_len = f->kraw_len;
-    bool kid_named = f->kid_named, key_here = false;
-    const char *q;
-    unsigned char c;
-
-#define EMIT(ptr, n)                                                                               \
-    do {                                                                                           \
-        const char *e_ = (ptr);                                                                    \
-        if (e_ != se) {                                                                            \
-            if (se != ss) span_put(f, ss, (size_t)(se - ss));                                      \
-            ss = e_;                                                                               \
-        }                                                                                          \
-        se = e_ + (n);                                                                             \
-    } while (0)
-#define LEAVE(s)                                                                                   \
-    do {                                                                                           \
-        st = (s);                                                                                  \
-        goto out;                                                                                  \
-    } while (0)
-#define SKIP_WS(s)                                                                                 \
-    do {                                                                                           \
-        if (p == end) LEAVE(s);                                                                    \
-        c = (unsigned char)*p;                                                                     \
-        if (ws_tab[c]) {                                                                           \
-            p = skip_ws(p + 1, end);                                                               \
-            if (p == end) LEAVE(s);                                                                \
-            c = (unsigned char)*p;                                                                 \
-        }                                                                                          \
-    } while (0)
-    /* the member name as the general path keeps it, for the functions that
-     * read it (pending_path(), frame_push()) */
-#define SYNC_KEY()                                                                                 \
-    do {                                                                                           \
-        if (key_here) {                                                                            \
-            f->kraw = kraw;                                                                        \
-            f->kraw_len = kraw_len;                                                                \
-            f->kname = kraw + 1;                                                                   \
-            f->kname_len = kraw_len - 2;                                                           \
-            f->key_ext = true;                                                                     \
-            f->kid_named = kid_named;                                                              \
-        }                                                                                          \
-    } while (0)
-    /* report_removed() of an unlisted value (the caller excluded reject) */
-#define REPORT_REMOVED()                                                                           \
-    do {                                                                                           \
-        if (report) {                                                                              \
-            SYNC_KEY();                                                                            \
-            (void)report_removed(f, true);                                                         \
-        }                                                                                          \
-    } while (0)
-    /* emit_prefix() */
-#define PREFIX()                                                                                   \
-    do {                                                                                           \
-        if (t->emitted) EMIT(comma, 1);                                                            \
-        t->emitted = true;                                                                         \
-        if (pfx) {                                                                                 \
-            EMIT(kraw, kraw_len);                                                                  \
-            EMIT(colon, 1);                                                                        \
-        }                                                                                          \
-    } while (0)
-    /* element_disp(), its rejection excluded by the caller */
-#define ELEMENT_DISP()                                                                             \
-    do {                                                                                           \
-        pfx = false;                                                                               \
-        if (t->node->elem) {                                                                       \
-            dnode = t->node->elem;                                                                 \
-            d = act_disp(dnode);                                                                   \
-        } else {                                                                                   \
-            d = D_SKIP;                                                                            \
-            dnode = NULL;                                                                          \
-            REPORT_REMOVED();                                                                      \
-        }                                                                                          \
-    } while (0)
-
-    if (!t) return p; /* the root value */
-    /* set by the first element_disp() or decide_member() of the root
-     * container, and read only after one */
-    f->root_value = false;
-    if (t->mode == M_KEEP) {
-        d = D_KEEP; /* what colon / ELEMENT_DISP() set in a KEEP frame */
-        ss = se = p;
-        switch (st) {
-        case S_VALUE: goto keep_value;
-        case S_ARR_FIRST: goto keep_arr_first;
-        case S_OBJ_FIRST: goto keep_obj_first;
-        case S_OBJ_KEY: goto keep_key;
-        case S_COLON: goto keep_colon;
-        case S_AFTER_VALUE: goto keep_after;
-        default: return p;
-        }
-    }
-    if (t->mode == M_SKIP) {
-        d = D_SKIP; /* what colon / ELEMENT_DISP() set in a SKIP frame */
-        switch (st) {
-        case S_VALUE: goto skip_value;
-        case S_ARR_FIRST: goto skip_arr_first;
-        case S_OBJ_FIRST: goto skip_obj_first;
-        case S_OBJ_KEY: goto skip_key;
-        case S_COLON: goto skip_colon;
-        case S_AFTER_VALUE: goto skip_after;
-        default: return p;
-        }
-    }
-    switch (st) {
-    case S_VALUE: goto value;
-    case S_ARR_FIRST: goto arr_first;
-    case S_OBJ_FIRST: goto obj_first;
-    case S_OBJ_KEY: goto obj_key;
-    case S_COLON: goto colon;
-    case S_AFTER_VALUE: goto after_value;
-    default: return p;
-    }
-
-value:
-    if (p == end) LEAVE(S_VALUE);
-    c = (unsigned char)*p;
-    if (d > D_FILTER) {
-        if (d == D_XFORM) goto xform;
-        LEAVE(S_VALUE);
-    }
-    switch (value_class[c]) {
-    case VC_STR:
-        q = str_end(p + 1, end);
-        if (!q) LEAVE(S_VALUE);
-        q++;
-        break;
-    case VC_NUM:
-        q = fast_number(p, end);
-        if (!q) LEAVE(S_VALUE);
-        break;
-    case VC_TRUE:
-        if (end - p < 4 || memcmp(p, "true", 4) != 0) LEAVE(S_VALUE);
-        q = p + 4;
-        break;
-    case VC_FALSE:
-        if (end - p < 5 || memcmp(p, "false", 5) != 0) LEAVE(S_VALUE);
-        q = p + 5;
-        break;
-    case VC_NULL:
-        if (end - p < 4 || memcmp(p, "null", 4) != 0) LEAVE(S_VALUE);
-        q = p + 4;
-        break;
-    case VC_OPEN: {
-        enum mode m = d == D_KEEP ? M_KEEP : M_SKIP;
-        if (f->depth == f->cfg.max_depth) LEAVE(S_VALUE);
-        if (d == D_FILTER) {
-            if (c == '{' ? dnode->has_members : dnode->elem != NULL) {
-                m = M_FILTER;
-            } else {
-                if (reject) LEAVE(S_VALUE);
-                REPORT_REMOVED();
-            }
-        }
-        if (m == M_SKIP) {
-            frame_push(f, (char)c, M_SKIP, NULL);
-            t = top(f);
-            d = D_SKIP;
-            p++;
-            if (c == '[') goto skip_arr_first;
-            goto skip_obj_first;
-        }
-        PREFIX();
-        EMIT(p, 1); /* the span now ends at p + 1, as the keep lane needs */
-        if (m == M_KEEP) {
-            frame_push(f, (char)c, M_KEEP, NULL);
-            t = top(f);
-            d = D_KEEP;
-            p++;
-            if (c == '[') goto keep_arr_first;
-            goto keep_obj_first;
-        }
-        SYNC_KEY();
-        frame_push(f, (char)c, M_FILTER, dnode);
-        t = top(f);
-        p++;
-        if (c == '[') goto arr_first;
-        goto obj_first;
-    }
-    case VC_WS: p = skip_ws(p + 1, end); goto value;
-    default: LEAVE(S_VALUE);
-    }
-    if (d == D_KEEP) {
-        PREFIX();
-        EMIT(p, (size_t)(q - p));
-    } else if (d == D_FILTER) { /* an ancestor met a scalar */
-        if (reject) LEAVE(S_VALUE);
-        REPORT_REMOVED();
-    }
-    p = q;
-    goto after_value; /* t is not NULL: S_AFTER_VALUE */
-
-xform:
-    /* begin_value() to end_xform() for a plain string or a number whole in
-     * the chunk: the same calls, in the same order, as the general path */
-    if (c == '"') {
-        q = str_end(p + 1, end);
-        if (!q) LEAVE(S_VALUE);
-    } else if (c == '-' || is_digit(c)) {
-        if (dnode->act.kind == FLT_ACT_YEAR) LEAVE(S_VALUE); /* not readable */
-        q = fast_number(p, end);
-        if (!q) LEAVE(S_VALUE);
-    } else {
-        LEAVE(S_VALUE);
-    }
-    if (se != ss) span_put(f, ss, (size_t)(se - ss)); /* output stays in order */
-    ss = se = NULL;
-    SYNC_KEY();
-    f->pfx_key = pfx;
-    f->pfx_pending = true;
-    flt_xform_begin(&f->xf, &dnode->act, f->cfg.key);
-    if (c == '"') {
-        if (q > p + 1) flt_xform_feed(&f->xf, p + 1, (size_t)(q - p - 1), xform_emit, f);
-        q++;
-    } else {
-        flt_xform_feed(&f->xf, p, 1, xform_emit, f);
-        if (q > p + 1) flt_xform_feed(&f->xf, p + 1, (size_t)(q - p - 1), xform_emit, f);
-    }
-    (void)end_xform(f, NULL, NULL);
-    p = q;
-
-after_value:
-    if (p == end) LEAVE(S_AFTER_VALUE);
-    c = (unsigned char)*p;
-    if (c == ',') {
-        if (t->kind == '{') {
-            comma = p++;
-            goto obj_key;
-        }
-        if (reject && !t->node->elem) LEAVE(S_AFTER_VALUE);
-        comma = p++;
-        ELEMENT_DISP();
-        goto value;
-    }
-    if (c == (unsigned char)(t->kind + 2)) goto close; /* '{' + 2 == '}' */
-    if (!ws_tab[c]) LEAVE(S_AFTER_VALUE);
-    p = skip_ws(p + 1, end);
-    goto after_value;
-
-close:
-    /* pop() */
-    f->depth--;
-    EMIT(p, 1);
-    f->names_used = t->names_used;
-    t = f->depth ? t - 1 : NULL;
-    f->top = t;
-    p++;
-    if (!t) LEAVE(S_END);
-    goto after_value;
-
-arr_first:
-    SKIP_WS(S_ARR_FIRST);
-    if (c == ']') goto close;
-    if (reject && !t->node->elem) LEAVE(S_ARR_FIRST);
-    ELEMENT_DISP();
-    goto value;
-
-obj_first:
-    SKIP_WS(S_OBJ_FIRST);
-    if (c == '}') goto close;
-    goto key;
-
-obj_key:
-    if (p == end) LEAVE(S_OBJ_KEY);
-    c = (unsigned char)*p;
-    if (ws_tab[c]) {
-        p = skip_ws(p + 1, end);
-        goto obj_key;
-    }
-key:
-    if (c != '"') LEAVE(S_OBJ_KEY);
-    q = str_end(p + 1, end);
-    if (!q) LEAVE(S_OBJ_KEY);
-    q++;
-    {
-        /* as the general path's whole-name case, then decide_member() */
-        size_t len = (size_t)(q - p) - 2;
-        const struct flt_node *kid = NULL;
-        kid_named = false;
-        if (len <= FLT_NAME_MAX) { /* else key_overflow: no rule is that long */
-            kid = kid_lookup(t->node, p + 1, len);
-            kid_named = kid != NULL;
-            if (!kid) kid = t->node->star;
-        }
-        if (!kid && reject) LEAVE(S_OBJ_KEY);
-        kraw = p;
-        kraw_len = len + 2;
-        key_here = true;
-        pfx = true;
-        dnode = kid;
-        if (kid) {
-            d = act_disp(kid);
-        } else {
-            d = D_SKIP;
-            if (report) {
-                /* report_removed(), its common case inline: the path is
-                 * known to the memo and already in the list */
-                struct flt_pathlist *l = &f->report->removed;
-                uint64_t h = t->ph;
-                size_t plen = t->plen;
-                if (t->ph_ok && l->nseen < FLT__SEEN_LIMIT && memo_get(f, &h, &plen, p + 1, len) &&
-                    seen_has(l, h)) {
-                    l->total++;
-                } else {
-                    SYNC_KEY();
-                    (void)report_removed(f, true);
-                }
-            }
-        }
-    }
-    p = q;
-
-colon:
-    if (p == end) LEAVE(S_COLON);
-    c = (unsigned char)*p;
-    if (c != ':') {
-        if (!ws_tab[c]) LEAVE(S_COLON);
-        p = skip_ws(p + 1, end);
-        goto colon;
-    }
-    colon = p++;
-    goto value;
-
-    /*
-     * The skip lane: inside a removed (SKIP) container, whose content is
-     * validated and dropped. Same grammar and the same exits to the general
-     * path as above, without dispositions, prefixes or output: every
-     * container below a SKIP one is SKIP too, so only closing the outermost
-     * one leaves the lane. |d| stays D_SKIP, as colon and ELEMENT_DISP()
-     * would set it in a SKIP frame.
-     */
-skip_arr_first:
-    SKIP_WS(S_ARR_FIRST);
-    if (c == ']') goto skip_close;
-    goto skip_value_c;
-
-skip_obj_first:
-    SKIP_WS(S_OBJ_FIRST);
-    if (c == '}') goto skip_close;
-    goto skip_key_c;
-
-skip_value:
-    if (p == end) LEAVE(S_VALUE);
-    c = (unsigned char)*p;
-skip_value_c:
-    switch (value_class[c]) {
-    case VC_STR:
-        q = str_end(p + 1, end);
-        if (!q) LEAVE(S_VALUE);
-        p = q + 1;
-        break;
-    case VC_NUM:
-        q = fast_number(p, end);
-        if (!q) LEAVE(S_VALUE);
-        p = q;
-        break;
-    case VC_TRUE:
-        if (end - p < 4 || memcmp(p, "true", 4) != 0) LEAVE(S_VALUE);
-        p += 4;
-        break;
-    case VC_FALSE:
-        if (end - p < 5 || memcmp(p, "false", 5) != 0) LEAVE(S_VALUE);
-        p += 5;
-        break;
-    case VC_NULL:
-        if (end - p < 4 || memcmp(p, "null", 4) != 0) LEAVE(S_VALUE);
-        p += 4;
-        break;
-    case VC_OPEN:
-        if (f->depth == f->cfg.max_depth) LEAVE(S_VALUE);
-        frame_push(f, (char)c, M_SKIP, NULL);
-        t = top(f);
-        p++;
-        if (c == '[') goto skip_arr_first;
-        goto skip_obj_first;
-    case VC_WS: p = skip_ws(p + 1, end); goto skip_value;
-    default: LEAVE(S_VALUE);
-    }
-
-skip_after:
-    if (p == end) LEAVE(S_AFTER_VALUE);
-    c = (unsigned char)*p;
-    if (c == ',') {
-        p++;
-        if (t->kind == '{') goto skip_key;
-        goto skip_value;
-    }
-    if (c == (unsigned char)(t->kind + 2)) goto skip_close;
-    if (!ws_tab[c]) LEAVE(S_AFTER_VALUE);
-    p = skip_ws(p + 1, end);
-    goto skip_after;
-
-skip_close:
-    f->depth--;
-    f->names_used = t->names_used;
-    t = f->depth ? t - 1 : NULL;
-    f->top = t;
-    p++;
-    if (!t) LEAVE(S_END);
-    if (t->mode == M_SKIP) goto skip_after;
-    goto after_value;
-
-skip_key:
-    if (p == end) LEAVE(S_OBJ_KEY);
-    c = (unsigned char)*p;
-skip_key_c:
-    if (c != '"') {
-        if (!ws_tab[c]) LEAVE(S_OBJ_KEY);
-        p = skip_ws(p + 1, end);
-        goto skip_key;
-    }
-    q = str_end(p + 1, end);
-    if (!q) LEAVE(S_OBJ_KEY);
-    p = q + 1;
-
-skip_colon:
-    if (p == end) LEAVE(S_COLON);
-    c = (unsigned char)*p;
-    if (c != ':') {
-        if (!ws_tab[c]) LEAVE(S_COLON);
-        p = skip_ws(p + 1, end);
-        goto skip_colon;
-    }
-    p++;
-    goto skip_value;
-
-    /*
-     * The keep lane: inside a kept (KEEP) container, copied whole minus
-     * whitespace. The same grammar as the skip lane, with the output span
-     * [ss, se) extended over every byte read (se = p when leaving) and cut
-     * around whitespace. |d| stays D_KEEP, as colon and ELEMENT_DISP() would
-     * set it in a KEEP frame. Every container below a KEEP one is KEEP.
-     */
-#define KLEAVE(s)                                                                                  \
-    do {                                                                                           \
-        se = p;                                                                                    \
-        LEAVE(s);                                                                                  \
-    } while (0)
-    /* whitespace at p: the span ends before it, a new one starts after it */
-#define KWS()                                                                                      \
-    do {                                                                                           \
-        se = p;                                                                                    \
-        p = skip_ws(p + 1, end);                                                                   \
-        if (se != ss) span_put(f, ss, (size_t)(se - ss));                                          \
-        ss = se = p;                                                                               \
-    } while (0)
-#define KSKIP_WS(s)                                                                                \
-    do {                                                                                           \
-        if (p == end) KLEAVE(s);                                                                   \
-        c = (unsigned char)*p;                                                                     \
-        if (ws_tab[c]) {                                                                           \
-            KWS();                                                                                 \
-            if (p == end) KLEAVE(s);                                                               \
-            c = (unsigned char)*p;                                                                 \
-        }                                                                                          \
-    } while (0)
-keep_arr_first:
-    KSKIP_WS(S_ARR_FIRST);
-    if (c == ']') goto keep_close;
-    goto keep_value_c;
-
-keep_obj_first:
-    KSKIP_WS(S_OBJ_FIRST);
-    if (c == '}') goto keep_close;
-    goto keep_key_c;
-
-keep_value:
-    if (p == end) KLEAVE(S_VALUE);
-    c = (unsigned char)*p;
-keep_value_c:
-    switch (value_class[c]) {
-    case VC_STR:
-        q = str_end(p + 1, end);
-        if (!q) KLEAVE(S_VALUE);
-        p = q + 1;
-        break;
-    case VC_NUM:
-        q = fast_number(p, end);
-        if (!q) KLEAVE(S_VALUE);
-        p = q;
-        break;
-    case VC_TRUE:
-        if (end - p < 4 || memcmp(p, "true", 4) != 0) KLEAVE(S_VALUE);
-        p += 4;
-        break;
-    case VC_FALSE:
-        if (end - p < 5 || memcmp(p, "false", 5) != 0) KLEAVE(S_VALUE);
-        p += 5;
-        break;
-    case VC_NULL:
-        if (end - p < 4 || memcmp(p, "null", 4) != 0) KLEAVE(S_VALUE);
-        p += 4;
-        break;
-    case VC_OPEN:
-        if (f->depth == f->cfg.max_depth) KLEAVE(S_VALUE);
-        frame_push(f, (char)c, M_KEEP, NULL);
-        t = top(f);
-        p++;
-        if (c == '[') goto keep_arr_first;
-        goto keep_obj_first;
-    case VC_WS: KWS(); goto keep_value;
-    default: KLEAVE(S_VALUE);
-    }
-
-keep_after:
-    if (p == end) KLEAVE(S_AFTER_VALUE);
-    c = (unsigned char)*p;
-    if (c == ',') {
-        p++;
-        if (t->kind == '{') goto keep_key;
-        goto keep_value;
-    }
-    if (c == (unsigned char)(t->kind + 2)) goto keep_close;
-    if (!ws_tab[c]) KLEAVE(S_AFTER_VALUE);
-    KWS();
-    goto keep_after;
-
-keep_close:
-    f->depth--;
-    f->names_used = t->names_used;
-    t = f->depth ? t - 1 : NULL;
-    f->top = t;
-    p++;
-    se = p;
-    if (!t) LEAVE(S_END);
-    if (t->mode == M_KEEP) goto keep_after;
-    goto after_value;
-
-keep_key:
-    if (p == end) KLEAVE(S_OBJ_KEY);
-    c = (unsigned char)*p;
-keep_key_c:
-    if (c != '"') {
-        if (!ws_tab[c]) KLEAVE(S_OBJ_KEY);
-        KWS();
-        goto keep_key;
-    }
-    q = str_end(p + 1, end);
-    if (!q) KLEAVE(S_OBJ_KEY);
-    p = q + 1;
-
-keep_colon:
-    if (p == end) KLEAVE(S_COLON);
-    c = (unsigned char)*p;
-    if (c != ':') {
-        if (!ws_tab[c]) KLEAVE(S_COLON);
-        KWS();
-        goto keep_colon;
-    }
-    p++;
-    goto keep_value;
-#undef KLEAVE
-#undef KWS
-#undef KSKIP_WS
-
-out:
-    if (se != ss) span_put(f, ss, (size_t)(se - ss));
-    SYNC_KEY();
-    f->disp = d;
-    f->disp_node = dnode;
-    f->pfx_key = pfx;
-    f->state = st;
-    return p;
-#undef EMIT
-#undef LEAVE
-#undef SKIP_WS
-#undef SYNC_KEY
-#undef REPORT_REMOVED
-#undef PREFIX
-#undef ELEMENT_DISP
+    if (f->cfg.reject_unlisted) return f->fast_tab[2];
+    return f->fast_tab[f->report != NULL];
 }
 
 int flt_json_feed(struct flt_json *f, const char *p, size_t n)
@@ -2082,7 +1723,7 @@ int flt_json_feed(struct flt_json *f, const char *p, size_t n)
     const char *base = p, *end = p + n;
     while (p < end) {
         if (f->state <= S_AFTER_VALUE) {
-            p = fast_loop(f, p, end);
+            p = f->fast(f, p, end);
             if (p == end) break;
         }
         unsigned char c = (unsigned char)*p;
@@ -2250,7 +1891,31 @@ struct flt_json *flt_json_new(uint32_t max_depth)
         return NULL;
     }
     f->cap = max_depth;
+    (void)flt__json_set_simd(f, FLT__SIMD_AVX2);
     return f;
+}
+
+int flt__json_set_simd(struct flt_json *f, int level)
+{
+#if defined(JSON_HAVE_AVX2)
+    if (level >= FLT__SIMD_AVX2 && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+        __builtin_cpu_supports("popcnt")) {
+        f->fast_tab[0] = fast_loop_avx2;
+        f->fast_tab[1] = fast_loop_avx2_rep;
+        f->fast_tab[2] = fast_loop_avx2_any;
+        f->fast = fast_pick(f);
+        f->simd = FLT__SIMD_AVX2;
+        return f->simd;
+    }
+#endif
+    (void)level;
+    f->fast_tab[0] = fast_loop_base;
+    f->fast_tab[1] = fast_loop_base_rep;
+    f->fast_tab[2] = fast_loop_base_any;
+    f->fast = fast_pick(f);
+    f->simd = FLT__SIMD_BASE;
+    return f->simd;
 }
 
 void flt_json_del(struct flt_json *f)
@@ -2272,6 +1937,7 @@ void flt_json_reset(struct flt_json *f, const struct flt_json_config *cfg, flt_s
     f->sink = sink;
     f->ud = ud;
     f->report = report;
+    f->epoch++;
     f->err = 0;
     f->consumed = 0;
     f->err_off = 0;
@@ -2292,6 +1958,7 @@ void flt_json_reset(struct flt_json *f, const struct flt_json_config *cfg, flt_s
     f->sink_failed = false;
     f->unlisted[0] = '\0';
     f->in_key = false;
+    f->fast = fast_pick(f);
 }
 
 uint64_t flt_json_error_offset(const struct flt_json *f)
