@@ -69,6 +69,12 @@ static inline bool flt__seen_has(const struct flt_pathlist *l, uint64_t h)
     return false;
 }
 
+/* flt_pathlist_add() of a path whose hash the caller has already made (the
+ * FNV-1a state over prefix, separator and path, as report.c hashes it) and
+ * that needs no cut (|plen| + 1 + |len| <= FLT_REPORT_PATH_MAX). */
+void flt__pathlist_add_hashed(struct flt_pathlist *l, const char *prefix, size_t plen,
+                              const char *path, size_t len, uint64_t h);
+
 /* Named child |name| of |n|, or NULL. */
 const struct flt_node *flt__node_kid(const struct flt_node *n, const char *name, size_t len);
 

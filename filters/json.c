@@ -128,6 +128,7 @@ struct flt_json {
     void *ud;
     struct flt_report *report;
     const char *prefix;
+    size_t prefix_len;
     uint64_t prefix_hash; /* FNV-1a state after |prefix| */
     int err;
     uint64_t consumed; /* bytes of previous chunks */
@@ -445,7 +446,7 @@ static void frame_path_hash(struct flt_json *f, struct frame *fr, const struct f
  * flt_pathlist_add() would and returns 1. Else 0 when the path is plain (no
  * quoted name, not cut: pending_path_plain() builds it), -1 when not known
  * to be: add it the full way. */
-static int report_again(struct flt_json *f, struct flt_pathlist *l)
+static int report_again(struct flt_json *f, struct flt_pathlist *l, uint64_t *hash)
 {
     const struct frame *t = top(f);
     if (!t || !t->ph_ok) return -1;
@@ -454,10 +455,23 @@ static int report_again(struct flt_json *f, struct flt_pathlist *l)
     if (t->kind == '{' ? !path_hash_name_memo(f, &h, &len, f->kname, f->kname_len)
                        : !path_hash_elem(&h, &len))
         return -1;
+    *hash = h;
     /* report.c counts every path as new once its set is 3/4 full */
     if (l->nseen >= FLT__SEEN_LIMIT || !seen_has(l, h)) return 0;
     l->total++;
     return 1;
+}
+
+/* Adds a path report_again() found plain and new, with the hash it made
+ * (report.c would make it again), unless the list must cut it. */
+static void report_add(struct flt_json *f, struct flt_pathlist *l, int again, uint64_t h,
+                       const char *path, size_t len)
+{
+    bool sep = len && path[0] != '[';
+    if (again == 0 && f->prefix_len + sep + len <= FLT_REPORT_PATH_MAX)
+        flt__pathlist_add_hashed(l, f->prefix, f->prefix_len, path, len, h);
+    else
+        flt_pathlist_add(l, f->prefix, path, len);
 }
 
 /* pending_path() for a path report_again() found plain: every name on it
@@ -494,14 +508,15 @@ static bool report_removed(struct flt_json *f, bool unlisted)
 {
     if (!f->report && !(unlisted && f->cfg.reject_unlisted)) return true;
     int again = -1;
+    uint64_t h = 0;
     if (!(unlisted && f->cfg.reject_unlisted)) {
-        again = report_again(f, &f->report->removed);
+        again = report_again(f, &f->report->removed, &h);
         if (again == 1) return true;
     }
     char tmp[PATH_CAP];
     size_t len = again == 0 ? pending_path_plain(f, tmp) : pending_path(f, tmp);
     if (unlisted && f->cfg.reject_unlisted) {
-        size_t pl = strlen(f->prefix);
+        size_t pl = f->prefix_len;
         size_t w = 0;
         for (size_t i = 0; i < pl && w < FLT_REPORT_PATH_MAX; i++)
             f->unlisted[w++] = f->prefix[i];
@@ -511,18 +526,19 @@ static bool report_removed(struct flt_json *f, bool unlisted)
         f->unlisted[w] = '\0';
         return false;
     }
-    if (f->report) flt_pathlist_add(&f->report->removed, f->prefix, tmp, len);
+    if (f->report) report_add(f, &f->report->removed, again, h, tmp, len);
     return true;
 }
 
 static void report_transformed(struct flt_json *f)
 {
     if (!f->report) return;
-    int again = report_again(f, &f->report->transformed);
+    uint64_t h = 0;
+    int again = report_again(f, &f->report->transformed, &h);
     if (again == 1) return;
     char tmp[PATH_CAP];
     size_t len = again == 0 ? pending_path_plain(f, tmp) : pending_path(f, tmp);
-    flt_pathlist_add(&f->report->transformed, f->prefix, tmp, len);
+    report_add(f, &f->report->transformed, again, h, tmp, len);
 }
 
 /* Writes the pending value's prefix: comma, and for members the name. */
@@ -1931,6 +1947,7 @@ void flt_json_reset(struct flt_json *f, const struct flt_json_config *cfg, flt_s
     f->cfg = *cfg;
     if (f->cfg.max_depth == 0 || f->cfg.max_depth > f->cap) f->cfg.max_depth = f->cap;
     f->prefix = cfg->report_prefix ? cfg->report_prefix : "body";
+    f->prefix_len = strlen(f->prefix);
     f->prefix_hash = FNV_BASIS;
     for (const char *c = f->prefix; *c; c++)
         f->prefix_hash = fnv_byte(f->prefix_hash, (unsigned char)*c);

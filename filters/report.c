@@ -109,54 +109,64 @@ static size_t render(char *dst, const char *prefix, size_t plen, char sep, const
     return w;
 }
 
-void flt_pathlist_add(struct flt_pathlist *l, const char *prefix, const char *path, size_t len)
+/* Files the |w| bytes just written at the end of the text as path n. */
+static void store(struct flt_pathlist *l, size_t w, uint64_t h)
 {
-    /* one pass over the prefix for its length and its hash state */
-    uint64_t ph = FNV_BASIS;
-    size_t plen = 0;
-    for (; prefix[plen]; plen++)
-        ph = (ph ^ (unsigned char)prefix[plen]) * FNV_PRIME;
-    char sep = (len && path[0] != '[') ? '.' : 0;
-    l->total++;
-    /* Each path once, as stored: long paths that differ only past the cut
-     * are one entry. Short paths hash as prefix, sep, path — the form the
-     * JSON filter's per-container hash state continues (json.c). */
-    uint64_t h;
-    char cut[FLT_REPORT_PATH_MAX];
-    size_t clen = 0;
-    bool is_cut = plen + (sep ? 1 : 0) + len > FLT_REPORT_PATH_MAX;
-    if (is_cut) {
-        clen = render(cut, prefix, plen, sep, path, len);
-        h = path_hash(cut, clen, "", 0, 0);
-    } else {
-        h = ph;
-        if (sep) h = (h ^ (unsigned char)sep) * FNV_PRIME;
-        h = fnv_bytes(h, path, len);
-        h = h ? h : 1; /* as path_hash() */
-    }
-    if (!seen_insert(l, h)) return;
-    if (l->n == FLT_REPORT_MAX) {
-        l->more++;
-        return;
-    }
-    char *dst = l->text + l->text_used;
-    size_t w;
-    if (is_cut) {
-        memcpy(dst, cut, clen);
-        w = clen;
-    } else { /* render() of a path that needs no cut, without the call */
-        copy_short(dst, prefix, plen);
-        w = plen;
-        if (sep) dst[w++] = sep;
-        copy_short(dst + w, path, len);
-        w += len;
-    }
     /* order matters: the same paths in another order are another line */
     l->list_hash = (((l->list_hash << 23) | (l->list_hash >> 41)) ^ h) * 0x9E3779B97F4A7C15ull;
     l->off[l->n] = (uint16_t)l->text_used;
     l->len[l->n] = (uint16_t)w;
     l->text_used += w;
     l->n++;
+}
+
+void flt_pathlist_add(struct flt_pathlist *l, const char *prefix, const char *path, size_t len)
+{
+    /* one pass over the prefix for its length and its hash state */
+    uint64_t h = FNV_BASIS;
+    size_t plen = 0;
+    for (; prefix[plen]; plen++)
+        h = (h ^ (unsigned char)prefix[plen]) * FNV_PRIME;
+    char sep = (len && path[0] != '[') ? '.' : 0;
+    /* Each path once, as stored: long paths that differ only past the cut
+     * are one entry. Short paths hash as prefix, sep, path — the form the
+     * JSON filter's per-container hash state continues (json.c). */
+    if (plen + (sep ? 1 : 0) + len <= FLT_REPORT_PATH_MAX) {
+        if (sep) h = (h ^ (unsigned char)sep) * FNV_PRIME;
+        flt__pathlist_add_hashed(l, prefix, plen, path, len, fnv_bytes(h, path, len));
+        return;
+    }
+    l->total++;
+    char cut[FLT_REPORT_PATH_MAX];
+    size_t clen = render(cut, prefix, plen, sep, path, len);
+    h = path_hash(cut, clen, "", 0, 0);
+    if (!seen_insert(l, h)) return;
+    if (l->n == FLT_REPORT_MAX) {
+        l->more++;
+        return;
+    }
+    memcpy(l->text + l->text_used, cut, clen);
+    store(l, clen, h);
+}
+
+void flt__pathlist_add_hashed(struct flt_pathlist *l, const char *prefix, size_t plen,
+                              const char *path, size_t len, uint64_t h)
+{
+    l->total++;
+    h = h ? h : 1; /* as path_hash() */
+    if (!seen_insert(l, h)) return;
+    if (l->n == FLT_REPORT_MAX) {
+        l->more++;
+        return;
+    }
+    /* render() of a path that needs no cut, without the call */
+    char *dst = l->text + l->text_used;
+    char sep = (len && path[0] != '[') ? '.' : 0;
+    copy_short(dst, prefix, plen);
+    size_t w = plen;
+    if (sep) dst[w++] = sep;
+    copy_short(dst + w, path, len);
+    store(l, w + len, h);
 }
 
 struct flt_str flt_pathlist_get(const struct flt_pathlist *l, uint32_t i)
