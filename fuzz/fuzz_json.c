@@ -2,7 +2,9 @@
  * libFuzzer target for the JSON filter (filters/json.c, SPEC 4.1).
  *
  * Input: byte 0 picks a rule set (low 3 bits) and options (reject_unlisted
- * run, max_depth), bytes 1-2 a split point, the rest is the document.
+ * run, max_depth, null report; the top bit forces the baseline SSE2 lanes
+ * instead of the x86-64-v3 ones where the CPU has them), bytes 1-2 a split
+ * point, the rest is the document.
  *
  * Properties checked, against the independent code in oracle.c:
  *  1. the filter accepts the document exactly when it is valid JSON (strict
@@ -23,6 +25,7 @@
 #include <string.h>
 
 #include "filters/filters.h"
+#include "filters/json_int.h"
 #include "fuzz/common.h"
 #include "fuzz/oracle.h"
 #include "fuzz/rulesets.h"
@@ -313,6 +316,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const uint32_t depths[4] = {0, 1, 4, 64};
     uint32_t max_depth = depths[(sel >> 4) & 3];
     bool null_report = (sel >> 6) & 1;
+    flt__json_set_simd(F, (sel >> 7) & 1 ? FLT__SIMD_BASE : FLT__SIMD_AVX2);
     const char *doc = (const char *)data + 3;
     size_t n = size - 3;
     size_t split = (((size_t)data[1] << 8) | data[2]) % (n + 1);
