@@ -200,6 +200,10 @@ struct ctr_request {
     size_t nheaders;
     struct flt_str caller;  /* from mTLS; .p NULL = take config.callers.header from headers */
     struct flt_str purpose; /* .p NULL = take privgate-purpose from headers */
+    /* true: the caller guarantees every header name is lower case and no
+     * value holds CR, LF or NUL (the gateway: nghttp2 and the HTTP/1.1
+     * parser checked them), so ctr_decide does not check again */
+    bool canonical;
 };
 
 #define CTR_MAX_FWD_HEADERS 64

@@ -116,75 +116,111 @@ static struct flt_str lower_name(struct flt_str n, char buf[256])
     return r;
 }
 
-/* |name| is lower case. Compared in place (length first): this runs four
- * times per request over every header, and copying each name to lower
- * case cost more than the rest of the header checks. */
-static const struct ctr_header *find_header(const struct ctr_request *req, const char *name,
-                                            size_t *count)
+/* What ctr_decide needs from the request's headers, found in one pass
+ * over them (each name is looked at once, by its length first: four
+ * look-ups by name cost about 700 instructions per request). Names are
+ * compared without case, as the look-ups did. */
+struct hdr_scan {
+    const struct ctr_header *caller, *purpose, *ctype, *cenc; /* the first of each */
+    size_t nctype, ncenc;
+    bool has_connection;
+    bool bad_value; /* a value holds CR, LF or NUL */
+};
+
+/* ieq_n, with a byte comparison first: the names compared here are
+ * nearly always in lower case already, like |lit|. */
+static bool name_is(const char *p, const char *lit, size_t n)
 {
-    const struct ctr_header *found = NULL;
-    *count = 0;
-    size_t n = strlen(name);
+    return memcmp(p, lit, n) == 0 || ieq_n(p, lit, n);
+}
+
+static void scan_headers(const struct ctr_request *req, const char *caller_hdr, size_t caller_len,
+                         struct hdr_scan *sc)
+{
+    memset(sc, 0, sizeof *sc);
     for (size_t i = 0; i < req->nheaders; i++) {
-        struct flt_str hn = req->headers[i].name;
-        if (hn.len == n && ieq_n(hn.p, name, n)) {
-            if (!found) found = &req->headers[i];
-            (*count)++;
+        const struct ctr_header *h = &req->headers[i];
+        const char *p = h->name.p;
+        size_t n = h->name.len;
+        if (!req->canonical && !sc->bad_value && !flt_header_value_ok(h->value.p, h->value.len))
+            sc->bad_value = true;
+        if (n == caller_len && !sc->caller && name_is(p, caller_hdr, n)) sc->caller = h;
+        switch (n) {
+        case 10:
+            if (name_is(p, "connection", 10)) sc->has_connection = true;
+            break;
+        case 12:
+            if (name_is(p, "content-type", 12)) {
+                if (!sc->ctype) sc->ctype = h;
+                sc->nctype++;
+            }
+            break;
+        case 16:
+            if (name_is(p, "privgate-purpose", 16)) {
+                if (!sc->purpose) sc->purpose = h;
+            } else if (name_is(p, "content-encoding", 16)) {
+                if (!sc->cenc) sc->cenc = h;
+                sc->ncenc++;
+            }
+            break;
+        default: break;
         }
     }
-    return found;
 }
 
-/* Whether a name of |len| bytes may be one of ctr__hop_header's (lengths
- * of connection, keep-alive, transfer-encoding, te, upgrade,
- * proxy-connection, host, content-length): most names are not, and the
- * list walk cost about 200 instructions per header. */
-static bool hop_len(size_t len)
+/* ctr__hop_header (hop-by-hop fields, host, content-length) by length
+ * first: most names have none of these lengths, and the list walk cost
+ * about 200 instructions per header. |p| is lower case. */
+static bool hop_name(const char *p, size_t n)
 {
-    return len == 2 || len == 4 || len == 7 || len == 10 || len == 14 || len == 16 || len == 17;
+    switch (n) {
+    case 2: return memcmp(p, "te", 2) == 0;
+    case 4: return memcmp(p, "host", 4) == 0;
+    case 7: return memcmp(p, "upgrade", 7) == 0;
+    case 10: return memcmp(p, "connection", 10) == 0 || memcmp(p, "keep-alive", 10) == 0;
+    case 14: return memcmp(p, "content-length", 14) == 0;
+    case 16: return memcmp(p, "proxy-connection", 16) == 0;
+    case 17: return memcmp(p, "transfer-encoding", 17) == 0;
+    default: return false;
+    }
 }
 
-static int decide_headers(const struct ctr_config *cfg, const struct ctr_contract *c,
-                          const struct ctr_route *r, const struct ctr_request *req,
-                          struct ctr_decision *d)
+static int decide_headers(const struct ctr_contract *c, const struct ctr_route *r,
+                          const struct ctr_request *req, const struct hdr_scan *sc,
+                          const char *caller_hdr, size_t caller_len, struct ctr_decision *d)
 {
     const char *auth =
         c->upstream.auth_header && c->upstream.auth_value ? c->upstream.auth_header : NULL;
-    const char *caller_hdr = cfg->caller_header ? cfg->caller_header : "privgate-caller";
-    bool has_connection = false; /* most requests have none: skip the per-name scan */
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const struct ctr_header *h = &req->headers[i];
-        if (!flt_header_value_ok(h->value.p, h->value.len))
-            return refuse(d, 400, "invalid_request", "a header value contains CR, LF or NUL");
-        if (h->name.len == 10 && ieq_n(h->name.p, "connection", 10)) has_connection = true;
-    }
+    size_t auth_len = auth ? strlen(auth) : 0;
+    if (sc->bad_value)
+        return refuse(d, 400, "invalid_request", "a header value contains CR, LF or NUL");
     for (size_t i = 0; i < req->nheaders; i++) {
         const struct ctr_header *h = &req->headers[i];
         char buf[256];
-        struct flt_str n = lower_name(h->name, buf);
-        if (!n.p) {
+        struct flt_str n = h->name;
+        if (n.len >= 256) {
             /* a name this long is never allowed */
             flt_pathlist_add(&d->report.removed, "header", h->name.p, h->name.len);
             continue;
         }
+        if (!req->canonical) n = lower_name(h->name, buf);
         if (n.len == 0 || n.p[0] == ':') continue; /* pseudo-headers: the gateway writes its own */
         if (n.len >= 9 && memcmp(n.p, "privgate-", 9) == 0)
             continue; /* gateway control: consumed, never forwarded nor reported */
-        if (eq(n, caller_hdr)) continue;
-        if (hop_len(n.len) && ctr__hop_header(n.p, n.len))
-            continue; /* hop-by-hop, host, content-length: recomputed */
+        if (n.len == caller_len && memcmp(n.p, caller_hdr, caller_len) == 0) continue;
+        if (hop_name(n.p, n.len)) continue; /* hop-by-hop, host, content-length: recomputed */
         bool keep = false;
-        if (eq(n, "content-encoding")) {
+        if (n.len == 16 && memcmp(n.p, "content-encoding", 16) == 0) {
             if (r->body != CTR_BODY_OPAQUE) continue; /* the body is forwarded decoded */
             keep = true;                              /* an opaque body is forwarded as sent */
         }
-        if (has_connection && named_in_connection(req, n)) {
+        if (sc->has_connection && named_in_connection(req, n)) {
             /* hop-by-hop for this request (RFC 9110 7.6.1): never forwarded,
              * even when the contract allows it; reported, as it was removed */
             flt_pathlist_add(&d->report.removed, "header", n.p, n.len);
             continue;
         }
-        if (auth && eq(n, auth)) {
+        if (auth && n.len == auth_len && memcmp(n.p, auth, auth_len) == 0) {
             /* replaced by the injected credential */
             flt_pathlist_add(&d->report.removed, "header", n.p, n.len);
             continue;
@@ -199,7 +235,7 @@ static int decide_headers(const struct ctr_config *cfg, const struct ctr_contrac
         flt_pathlist_add(&d->report.removed, "header", n.p, n.len);
     }
     if (auth) {
-        struct ctr_header inj = {{auth, strlen(auth)},
+        struct ctr_header inj = {{auth, auth_len},
                                  {c->upstream.auth_value, strlen(c->upstream.auth_value)}};
         d->fwd[d->nfwd++] = inj;
         d->injected = true;
@@ -208,8 +244,7 @@ static int decide_headers(const struct ctr_config *cfg, const struct ctr_contrac
 }
 
 static int decide_body(const struct ctr_config *cfg, const struct ctr_contract *c,
-                       const struct ctr_route *r, const struct ctr_request *req,
-                       struct ctr_decision *d)
+                       const struct ctr_route *r, const struct hdr_scan *sc, struct ctr_decision *d)
 {
     d->body_kind = r->body;
     if (r->body != CTR_BODY_FIELDS) return 0;
@@ -219,9 +254,9 @@ static int decide_body(const struct ctr_config *cfg, const struct ctr_contract *
     d->body.reject_unlisted = c->reject_unlisted;
     d->body.media = FLT_MEDIA_NONE;
     d->body.encoding = FLT_ENC_IDENTITY;
-    size_t cnt;
-    const struct ctr_header *ct = find_header(req, "content-type", &cnt);
-    if (cnt > 1) return refuse(d, 415, "unsupported_media_type", "more than one content-type");
+    const struct ctr_header *ct = sc->ctype;
+    if (sc->nctype > 1)
+        return refuse(d, 415, "unsupported_media_type", "more than one content-type");
     if (ct) {
         enum flt_media m = FLT_MEDIA_NONE;
         int e = flt_media_parse(ct->value.p, ct->value.len, &m);
@@ -231,8 +266,9 @@ static int decide_body(const struct ctr_config *cfg, const struct ctr_contract *
                           "content-type must be JSON, NDJSON or a form");
         d->body.media = m;
     }
-    const struct ctr_header *ce = find_header(req, "content-encoding", &cnt);
-    if (cnt > 1) return refuse(d, 415, "unsupported_encoding", "more than one content-encoding");
+    const struct ctr_header *ce = sc->cenc;
+    if (sc->ncenc > 1)
+        return refuse(d, 415, "unsupported_encoding", "more than one content-encoding");
     if (ce) {
         enum flt_encoding enc = FLT_ENC_IDENTITY;
         if (flt_encoding_parse(ce->value.p, ce->value.len, &enc) < 0)
@@ -277,14 +313,14 @@ int ctr_decide(const struct ctr_config *cfg, const struct ctr_contract *c,
     if (!r) return refuse(d, 404, "unknown_route", "no route of the contract matches");
     d->route = r;
 
+    const char *caller_hdr = cfg->caller_header ? cfg->caller_header : "privgate-caller";
+    size_t caller_len = strlen(caller_hdr);
+    struct hdr_scan sc;
+    scan_headers(req, caller_hdr, caller_len, &sc);
+
     /* caller */
     struct flt_str caller = req->caller;
-    if (!caller.p) {
-        size_t cnt;
-        const struct ctr_header *h =
-            find_header(req, cfg->caller_header ? cfg->caller_header : "privgate-caller", &cnt);
-        if (h) caller = h->value;
-    }
+    if (!caller.p && sc.caller) caller = sc.caller->value;
     if (c->ncallers) {
         if (!caller.p || caller.len == 0)
             return refuse(d, 403, "caller_not_allowed", "the contract requires a known caller");
@@ -294,11 +330,7 @@ int ctr_decide(const struct ctr_config *cfg, const struct ctr_contract *c,
 
     /* purpose */
     struct flt_str purpose = req->purpose;
-    if (!purpose.p) {
-        size_t cnt;
-        const struct ctr_header *h = find_header(req, "privgate-purpose", &cnt);
-        if (h) purpose = h->value;
-    }
+    if (!purpose.p && sc.purpose) purpose = sc.purpose->value;
     if (!purpose.p || purpose.len == 0)
         return refuse(d, 400, "purpose_required", "privgate-purpose is required");
     if (!in_list(c->purposes, c->npurposes, purpose) ||
@@ -306,7 +338,7 @@ int ctr_decide(const struct ctr_config *cfg, const struct ctr_contract *c,
         return refuse(d, 403, "purpose_not_allowed", "purpose not allowed by the contract");
 
     /* headers */
-    if (decide_headers(cfg, c, r, req, d)) return d->status;
+    if (decide_headers(c, r, req, &sc, caller_hdr, caller_len, d)) return d->status;
 
     /* path parameters and query: base path + rewritten path + '?' + query */
     const char *base = c->upstream.base_path ? c->upstream.base_path : "";
@@ -338,6 +370,6 @@ int ctr_decide(const struct ctr_config *cfg, const struct ctr_contract *c,
     d->path_len = len;
 
     /* body: media type and encoding */
-    if (decide_body(cfg, c, r, req, d)) return d->status;
+    if (decide_body(cfg, c, r, &sc, d)) return d->status;
     return 0;
 }

@@ -43,18 +43,29 @@ bool flt_namelist_has(const struct flt_namelist *l, const char *name, size_t len
     return false;
 }
 
-/* SPEC 4.3: the headers every route may forward. */
-static const char *const safe_headers[] = {
-    "content-type", "accept", "accept-encoding", "user-agent", "traceparent", "tracestate",
-};
+/* SPEC 4.3: the headers every route may forward: content-type, accept,
+ * accept-encoding, user-agent, traceparent, tracestate. */
+/* flt__ieq for a name of |lit|'s length, with a byte comparison first
+ * (names nearly always come in lower case) */
+static bool name_is(const char *name, size_t len, const char *lit)
+{
+    return memcmp(name, lit, len) == 0 || flt__ieq(name, len, lit);
+}
 
 bool flt_header_is_safe(const char *name, size_t len)
 {
     /* Header names are case-insensitive (RFC 9110 5.1); callers pass lower
-     * case, but comparing without case costs nothing and fails safe. */
-    for (size_t i = 0; i < sizeof safe_headers / sizeof safe_headers[0]; i++)
-        if (flt__ieq(name, len, safe_headers[i])) return true;
-    return false;
+     * case, but comparing without case costs little and fails safe. By
+     * length first: most names have none of these lengths, and a walk
+     * over the list (a strlen each) cost about 200 instructions a name. */
+    switch (len) {
+    case 6: return name_is(name, len, "accept");
+    case 10: return name_is(name, len, "user-agent") || name_is(name, len, "tracestate");
+    case 11: return name_is(name, len, "traceparent");
+    case 12: return name_is(name, len, "content-type");
+    case 15: return name_is(name, len, "accept-encoding");
+    default: return false;
+    }
 }
 
 bool flt_header_value_ok(const char *v, size_t len)

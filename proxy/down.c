@@ -155,12 +155,29 @@ static ssize_t err_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len
     return (ssize_t)n;
 }
 
+/* upstream_timeout: the worker's streams waiting for their provider, in a
+ * list ordered by deadline, and one timer for the earliest (gw.h). A
+ * stream leaving the list does not re-arm the timer: it may fire early
+ * once, and then looks at the new first deadline. */
+void px__h2s_timer_stop(struct px_h2s *h)
+{
+    if (!h->timer_on) return;
+    struct px_worker *w = h->w;
+    if (h->tq_prev)
+        h->tq_prev->tq_next = h->tq_next;
+    else
+        w->tq_head = h->tq_next;
+    if (h->tq_next)
+        h->tq_next->tq_prev = h->tq_prev;
+    else
+        w->tq_tail = h->tq_prev;
+    h->tq_prev = h->tq_next = NULL;
+    h->timer_on = false;
+}
+
 static void h2s_stop_timer(struct px_h2s *h)
 {
-    if (h->timer_on) {
-        uv_timer_stop(&h->timer);
-        h->timer_on = false;
-    }
+    px__h2s_timer_stop(h);
 }
 
 /* Cancels whatever is under way upstream for |h|. */
@@ -233,7 +250,7 @@ static void h2s_answer(struct px_h2s *h, int status, const char *code, const cha
         {(uint8_t *)"content-type", (uint8_t *)"application/json", 12, 16, NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen), NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"privgate-error", (uint8_t *)code, 14, strlen(code), NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"privgate-request-id", (uint8_t *)h->rid, 19, 26, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"privgate-request-id", (uint8_t *)h->rid, 19, 26, NGHTTP2_NV_FLAG_NO_INDEX},
     };
     h->responded = true;
     h->t_out = uv_now(&h->w->loop);
@@ -295,6 +312,7 @@ void px__h2s_down_closed(struct px_h2s *h)
 {
     if (!h->down_open) return;
     h->down_open = false;
+    if (h->dc && h->dc->hdr_h == h) h->dc->hdr_h = NULL;
     down_unlink(h);
     if (!h->outcome) {
         if (h->resp_done)
@@ -319,21 +337,60 @@ void px__h2s_down_closed(struct px_h2s *h)
 
 /* ------------------------------------------------------------- timeouts */
 
+static void tq_arm(struct px_worker *w, uint64_t now);
+
 static void timeout_cb(uv_timer_t *t)
 {
-    struct px_h2s *h = t->data;
-    h->timer_on = false;
-    if (h->finished) return;
-    px__metrics_up_error(h, PX_UPE_TIMEOUT);
-    px__h2s_fail(h, 504, "upstream_timeout", "the provider did not answer in time");
+    struct px_worker *w = t->data;
+    uint64_t now = uv_now(&w->loop);
+    w->tq_due = 0;
+    /* in deadline order, as their own timers fired; answering one may
+     * release others (they leave the list) */
+    while (w->tq_head && w->tq_head->deadline <= now) {
+        struct px_h2s *h = w->tq_head;
+        px__h2s_timer_stop(h);
+        if (h->finished) continue;
+        px__metrics_up_error(h, PX_UPE_TIMEOUT);
+        px__h2s_fail(h, 504, "upstream_timeout", "the provider did not answer in time");
+    }
+    tq_arm(w, now);
+}
+
+/* Arms the worker's timer for the first deadline, unless it fires earlier
+ * already (at the latest: at that deadline). Never 0 ms: every deadline
+ * at or before |now| was acted on (timeout_cb), or is one armed now. */
+static void tq_arm(struct px_worker *w, uint64_t now)
+{
+    struct px_h2s *first = w->tq_head;
+    if (!first || (w->tq_due && w->tq_due <= first->deadline)) return;
+    uint64_t ms = first->deadline > now ? first->deadline - now : 1;
+    if (uv_timer_start(&w->tq_timer, timeout_cb, ms, 0) == 0) w->tq_due = now + ms;
 }
 
 static void h2s_start_timer(struct px_h2s *h)
 {
     uint64_t ms = h->set->config.limits.upstream_timeout_ms;
     if (ms == 0) return;
-    uv_timer_start(&h->timer, timeout_cb, ms, 0);
+    struct px_worker *w = h->w;
+    uint64_t now = uv_now(&w->loop);
+    h->deadline = now + ms;
+    /* after the last one with a deadline not later: new streams mostly go
+     * at the end (the same timeout for every stream of a rule set) */
+    struct px_h2s *p = w->tq_tail;
+    while (p && p->deadline > h->deadline)
+        p = p->tq_prev;
+    h->tq_prev = p;
+    h->tq_next = p ? p->tq_next : w->tq_head;
+    if (h->tq_next)
+        h->tq_next->tq_prev = h;
+    else
+        w->tq_tail = h;
+    if (p)
+        p->tq_next = h;
+    else
+        w->tq_head = h;
     h->timer_on = true;
+    tq_arm(w, now);
 }
 
 /* ---------------------------------------------------------- body pipes */
@@ -436,7 +493,14 @@ void px__h2s_respond(struct px_h2s *h, bool end)
     nv[n].namelen = 19;
     nv[n].value = (uint8_t *)h->rid;
     nv[n].valuelen = 26;
-    nv[n].flags = NGHTTP2_NV_FLAG_NONE;
+    /* |h| outlives the serialisation of its head (released once its
+     * downstream stream closed); the other fields say themselves whether
+     * they may be kept (up.c: rcbufs kept with |h|; h1up.c: copied).
+     * NO_INDEX: a value never seen twice would only push the fields that
+     * do repeat out of the caller's HPACK table (and cost an insertion and
+     * an eviction per response) */
+    nv[n].flags =
+        NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE | NGHTTP2_NV_FLAG_NO_INDEX;
     n++;
     /* rstatus is three digits (nghttp2 validates :status; h1up formats it) */
     h->status = (h->rstatus[0] - '0') * 100 + (h->rstatus[1] - '0') * 10 + (h->rstatus[2] - '0');
@@ -532,18 +596,15 @@ void px__h2s_head_done(struct px_h2s *h)
     req.path = rest;
     req.headers = h->hdr;
     req.nheaders = h->nhdr;
+    /* names lower case, values without CR, LF or NUL: nghttp2 (HTTP
+     * messaging) drops or refuses other fields, h1down.c lowers names and
+     * refuses control characters */
+    req.canonical = true;
+    /* without a certificate's name the caller header names the caller
+     * (ctr_decide finds it) */
     if (h->dc && (h->dc->mtls || h->dc->caller[0])) {
         req.caller.p = h->dc->caller;
         req.caller.len = strlen(h->dc->caller);
-    } else {
-        const char *ch = set->config.caller_header ? set->config.caller_header : "privgate-caller";
-        size_t chl = strlen(ch);
-        for (size_t i = 0; i < h->nhdr; i++) {
-            if (h->hdr[i].name.len == chl && memcmp(h->hdr[i].name.p, ch, chl) == 0) {
-                req.caller = h->hdr[i].value;
-                break;
-            }
-        }
     }
     struct ctr_decision *d = h->d;
     ctr_decide(&set->config, c, &req, d);
@@ -602,6 +663,8 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
         return 0;
     }
     nghttp2_session_set_stream_user_data(s, h->id, h);
+    dc->hdr_h = h;
+    dc->hdr_id = h->id;
     ctl_earn(dc, PX_CTL_PER_STREAM);
     /* header_timeout runs from here to the end of the header block */
     h->t_head = now_ms(dc);
@@ -643,7 +706,9 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *
     (void)flags;
     struct px_down *dc = ud;
     if (f->hd.type != NGHTTP2_HEADERS) return 0;
-    struct px_h2s *h = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    struct px_h2s *h = dc->hdr_h && dc->hdr_id == f->hd.stream_id
+                           ? dc->hdr_h
+                           : nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (!h) return 0;
     struct flt_str n = rcstr(name), v = rcstr(value);
     /* RFC 9113 6.5.2: entry size = name + value + 32; counted on every
@@ -1062,14 +1127,7 @@ static void watch_cb(uv_timer_t *t)
  * full does not get it. Not after a TLS error or the peer's EOF. */
 void px__down_close_notify(struct px_conn *c)
 {
-    if (!c->ssl || !c->ready || c->closing || c->eof_sent || px_conn_busy(c)) return;
-    ERR_clear_error();
-    if (SSL_shutdown(c->ssl) < 0) return;
-    char rec[256];
-    int k = BIO_read(c->wbio, rec, (int)sizeof(rec));
-    if (k <= 0) return;
-    uv_buf_t b = uv_buf_init(rec, (unsigned)k);
-    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    px_conn_tls_close_notify(c);
 }
 
 void px__down_kill(struct px_down *dc)

@@ -76,6 +76,12 @@ struct px_conn {
     bool sending;
     bool fail_pending;
     const char *fail_err;
+    /* (|wbio| writes the records straight into |out|, net.c.) TLS
+     * records written while |out| had no room (handshake messages,
+     * alerts: tls_seal leaves room for its own records), in order before
+     * anything later; a pool block, NULL while ovflen == 0 */
+    char *ovf;
+    size_t ovflen, ovfcap;
     /* a write failed (the peer closed): output is dropped, and the
      * failure is reported after the bytes the peer sent before its close
      * have been read and delivered (see net.c write_failed) */
@@ -108,6 +114,10 @@ bool px_conn_busy(const struct px_conn *c);
 int px_conn_pause(struct px_conn *c, bool pause);
 /* Closes (idempotent); on_close follows. */
 void px_conn_close(struct px_conn *c);
+/* TLS: sends close_notify now, best effort and without waiting (a peer
+ * whose socket buffer is full does not get it), when nothing else is
+ * queued. Nothing is queued after it. */
+void px_conn_tls_close_notify(struct px_conn *c);
 /* The negotiated ALPN protocol, "" when none. */
 void px_conn_alpn(const struct px_conn *c, const char **p, unsigned *len);
 

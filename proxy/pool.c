@@ -112,6 +112,18 @@ static uint32_t idle_max(unsigned c)
     return k < 8 ? 8 : k;
 }
 
+/* idle_max of each class, as constants (px_pool_free's fast path) */
+#define IDLE_MAX(s) (PX_POOL_IDLE_BYTES / (s) < 8 ? 8 : PX_POOL_IDLE_BYTES / (s))
+static const uint32_t class_idle_max[] = {
+    IDLE_MAX(32),    IDLE_MAX(64),    IDLE_MAX(96),     IDLE_MAX(128),   IDLE_MAX(192),
+    IDLE_MAX(256),   IDLE_MAX(384),   IDLE_MAX(512),    IDLE_MAX(768),   IDLE_MAX(1024),
+    IDLE_MAX(1536),  IDLE_MAX(2048),  IDLE_MAX(3072),   IDLE_MAX(4096),  IDLE_MAX(6144),
+    IDLE_MAX(8192),  IDLE_MAX(12288), IDLE_MAX(16384),  IDLE_MAX(16456), IDLE_MAX(24576),
+    IDLE_MAX(32768), IDLE_MAX(65536), IDLE_MAX(131072),
+};
+#undef IDLE_MAX
+_Static_assert(sizeof class_idle_max == sizeof class_size, "one idle_max per class");
+
 void *px_pool_alloc(size_t n)
 {
     unsigned c = class_of(n);
@@ -167,11 +179,12 @@ static bool trim_largest(void)
     return true;
 }
 
-void px_pool_free(void *p)
+/* px_pool_free when the block does not simply join its free list: large,
+ * after px_pool_thread_release, its class full, or the total over
+ * PX_POOL_IDLE_TOTAL. Out of line: the common path then needs no stack
+ * frame (about 15 instructions less per free, 30 frees per request). */
+static __attribute__((noinline)) void pool_free_slow(struct blk *b, unsigned c)
 {
-    if (!p) return;
-    struct blk *b = head(p);
-    unsigned c = b->cls;
     if (c == PX_POOL_LARGE || P.closed || P.nfree[c] >= idle_max(c)) {
         b->magic = 0;
         free(b);
@@ -187,6 +200,23 @@ void px_pool_free(void *p)
     P.nfree[c]++;
     P.idle += sizeof(*b) + class_size[c];
     POISON(b + 1, class_size[c]); /* the header stays readable: LeakSanitizer follows |next| */
+}
+
+void px_pool_free(void *p)
+{
+    if (!p) return;
+    struct blk *b = head(p);
+    unsigned c = b->cls;
+    if (c != PX_POOL_LARGE && !P.closed && P.nfree[c] < class_idle_max[c] &&
+        P.idle + sizeof(*b) + class_size[c] <= PX_POOL_IDLE_TOTAL) {
+        b->next = P.free[c];
+        P.free[c] = b;
+        P.nfree[c]++;
+        P.idle += sizeof(*b) + class_size[c];
+        POISON(b + 1, class_size[c]); /* the header stays readable: LeakSanitizer follows |next| */
+        return;
+    }
+    pool_free_slow(b, c);
 }
 
 size_t px_pool_usable(const void *p)

@@ -214,10 +214,16 @@ static bool hop_by_hop(const char *p, size_t n)
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *name,
                      nghttp2_rcbuf *value, uint8_t flags, void *ud)
 {
-    (void)flags;
-    (void)ud;
+    struct px_up *u = ud;
     if (f->hd.type != NGHTTP2_HEADERS) return 0;
-    struct px_h2s *h = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    struct px_h2s *h;
+    if (u->hdr_h && u->hdr_id == f->hd.stream_id) {
+        h = u->hdr_h;
+    } else {
+        h = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+        u->hdr_h = h;
+        u->hdr_id = f->hd.stream_id;
+    }
     if (!h || h->responded || h->finished) return 0; /* trailers and late heads are dropped */
     nghttp2_vec n = nghttp2_rcbuf_get_buf(name), v = nghttp2_rcbuf_get_buf(value);
     const char *np = (const char *)n.base;
@@ -237,7 +243,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *
             h->rnv[0].namelen = 7;
             h->rnv[0].value = (uint8_t *)h->rstatus;
             h->rnv[0].valuelen = 3;
-            h->rnv[0].flags = NGHTTP2_NV_FLAG_NONE;
+            h->rnv[0].flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
             if (h->nrnv == 0) h->nrnv = 1;
         }
         return 0;
@@ -260,7 +266,14 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *
     nv->namelen = n.len;
     nv->value = v.base;
     nv->valuelen = v.len;
-    nv->flags = NGHTTP2_NV_FLAG_NONE;
+    /* the downstream session serialises the response head later, from
+     * these rcbufs: they are kept (h->rrc) until |h| is released, which
+     * is after its downstream stream closed (a HEADERS still queued for a
+     * closed stream is dropped unread). Names are lower case (nghttp2
+     * refuses others). A field the provider sent "never indexed" goes on
+     * the same way (RFC 7541 6.2.3: intermediaries keep that encoding). */
+    nv->flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE |
+                (flags & NGHTTP2_NV_FLAG_NO_INDEX);
     return 0;
 }
 
@@ -287,13 +300,11 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         }
         if (end) h->up_end_seen = true;
         px__h2s_respond(h, end);
-        /* the head has been handed on (nghttp2 copies it, HTTP/1.1 formats
-         * it at once): its rcbufs go back to the pool now rather than with
-         * the exchange (an rcbuf keeps its own copy of the allocator, so
-         * releasing it later would be safe too; this just frees early) */
-        for (size_t i = 0; i < h->nrrc; i++)
-            nghttp2_rcbuf_decref(h->rrc[i]);
-        h->nrrc = 0;
+        /* the head has been handed on; its rcbufs stay with |h| (released
+         * by px__h2s_put): an HTTP/2 downstream reads them when it
+         * serialises the head (NGHTTP2_NV_FLAG_NO_COPY_*, on_header). An
+         * rcbuf keeps its own copy of the allocator, so releasing it after
+         * this session is gone is safe. */
         h->nrnv = 0;
         return 0;
     }
@@ -345,16 +356,14 @@ bool px__up_retry(struct px_h2s *h)
     }
     h->req_sent = 0;
     h->up_submitted = false;
-    if (h->timer_on) {
-        uv_timer_stop(&h->timer);
-        h->timer_on = false;
-    }
+    px__h2s_timer_stop(h);
     return px__up_attach(h) == 0;
 }
 
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
 {
-    (void)ud;
+    struct px_up *u = ud;
+    if (u->hdr_id == id) u->hdr_h = NULL;
     struct px_h2s *h = nghttp2_session_get_stream_user_data(s, id);
     if (!h) return 0;
     nghttp2_session_set_stream_user_data(s, id, NULL);
@@ -540,31 +549,50 @@ int px__up_submit(struct px_h2s *h)
     struct ctr_decision *d = h->d;
     nghttp2_nv nv[CTR_MAX_FWD_HEADERS + 5];
     size_t n = 0;
-#define NV(nm, nl, vp, vl)                                                                         \
+    /* nghttp2 keeps the pointers of NO_COPY fields and reads them when it
+     * serialises the HEADERS (the next flush). Until then they stay valid:
+     * the names and values are literals, |u|'s authority, the decision's
+     * path, and views into the request head — rcbufs (HTTP/2) or the
+     * head's buffer (HTTP/1.1, not reused before this exchange is
+     * answered) — all released only with |h|, which is not released while
+     * |up_open| (until the stream's close or not-send callback). A HEADERS
+     * cancelled by our RST_STREAM in the queue is dropped unread. Every
+     * name is lower case (nghttp2 then does not lower-case a copy):
+     * literals, HTTP/2 names (nghttp2 refuses others), HTTP/1.1 names
+     * (lowered by h1down.c), the contract's auth header (lowered when the
+     * contract is loaded). Saves copying every name and value per request. */
+    const uint8_t nc = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+#define NV(nm, nl, vp, vl, fl)                                                                     \
     do {                                                                                           \
         nv[n].name = (uint8_t *)(nm);                                                              \
         nv[n].namelen = (nl);                                                                      \
         nv[n].value = (uint8_t *)(vp);                                                             \
         nv[n].valuelen = (vl);                                                                     \
-        nv[n].flags = NGHTTP2_NV_FLAG_NONE;                                                        \
+        nv[n].flags = (fl);                                                                        \
         n++;                                                                                       \
     } while (0)
-    NV(":method", 7, d->method.p, d->method.len);
-    NV(":scheme", 7, u->tls ? "https" : "http", u->tls ? 5u : 4u);
-    NV(":authority", 10, u->authority, strlen(u->authority));
-    NV(":path", 5, d->path, d->path_len);
+    NV(":method", 7, d->method.p, d->method.len, nc);
+    NV(":scheme", 7, u->tls ? "https" : "http", u->tls ? 5u : 4u, nc);
+    NV(":authority", 10, u->authority, strlen(u->authority), nc);
+    NV(":path", 5, d->path, d->path_len, nc);
     for (size_t i = 0; i < d->nfwd && n < CTR_MAX_FWD_HEADERS + 4; i++) {
         const struct ctr_header *hd = &d->fwd[i];
         if (hdr_is(hd, "content-length") || hdr_is(hd, "host") ||
             (hd->name.len > 0 && hd->name.p[0] == ':'))
             continue;
-        NV(hd->name.p, hd->name.len, hd->value.p, hd->value.len);
+        /* a trace id is new on every request: indexed, it would only push
+         * the fields that do repeat out of the provider's HPACK table (and
+         * cost an insertion and an eviction each) */
+        bool once = hd->name.len == 11 && memcmp(hd->name.p, "traceparent", 11) == 0;
+        NV(hd->name.p, hd->name.len, hd->value.p, hd->value.len,
+           once ? nc | NGHTTP2_NV_FLAG_NO_INDEX : nc);
     }
     char clen[24];
     if (h->req_done) {
         /* the whole (filtered) body is known: SPEC 4.3 recomputes it */
         size_t k = put_u64(clen, h->req.total);
-        if (h->req.total > 0 || d->body_kind != CTR_BODY_NONE) NV("content-length", 14, clen, k);
+        if (h->req.total > 0 || d->body_kind != CTR_BODY_NONE)
+            NV("content-length", 14, clen, k, NGHTTP2_NV_FLAG_NO_COPY_NAME); /* |clen| is ours */
     }
 #undef NV
     nghttp2_data_provider prd;
@@ -859,12 +887,24 @@ static bool up_has_room(struct px_up *u)
     return load < max;
 }
 
+/* The pool key of |h|'s upstream (w->key, valid until the next call). */
+static const char *h2s_key(struct px_worker *w, struct px_h2s *h)
+{
+    const struct ctr_upstream *up = &h->contract->upstream;
+    if (w->key_set != h->set || w->key_up != up) {
+        if (w->key_set) ctr_set_unref(w->key_set);
+        w->key_set = ctr_set_ref(h->set);
+        w->key_up = up;
+        up_key(up, w->key, sizeof(w->key));
+    }
+    return w->key;
+}
+
 int px__up_attach(struct px_h2s *h)
 {
     struct px_worker *w = h->w;
     const struct ctr_upstream *up = &h->contract->upstream;
-    char key[1024];
-    up_key(up, key, sizeof(key));
+    const char *key = h2s_key(w, h);
     struct px_up *u = NULL;
     /* HTTP/1.1 when the contract says so, or when the provider already
      * chose it on a connection of this pool */

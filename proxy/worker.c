@@ -191,8 +191,7 @@ void px__h2s_put(struct px_h2s *h)
     px__pipe_clear(w, &h->req);
     px__pipe_clear(w, &h->resp);
     px__pipe_clear(w, &h->replay);
-    if (h->timer_on) uv_timer_stop(&h->timer);
-    h->timer_on = false;
+    px__h2s_timer_stop(h);
     if (h->set) ctr_set_unref(h->set);
     h->set = NULL;
     px__met_sub(&w->met.active_streams, 1);
@@ -237,10 +236,11 @@ void px__request_id(struct px_worker *w, char out[27])
         out[i] = b32[ms & 31];
         ms >>= 5;
     }
-    for (int i = 0; i < 16; i++) {
-        uint64_t *r = i < 8 ? &r1 : &r2;
-        out[10 + i] = b32[*r & 31];
-        *r >>= 5;
+    for (int i = 0; i < 8; i++) {
+        out[10 + i] = b32[r1 & 31];
+        out[18 + i] = b32[r2 & 31];
+        r1 >>= 5;
+        r2 >>= 5;
     }
     out[26] = '\0';
 }
@@ -439,6 +439,8 @@ static void worker_main(void *arg)
     }
     if (w->set) ctr_set_unref(w->set);
     w->set = NULL;
+    if (w->key_set) ctr_set_unref(w->key_set); /* up.c's cached pool key */
+    w->key_set = NULL;
     px_pool_thread_release(); /* every session and connection of the worker is gone */
     atomic_fetch_add(&w->gw->workers_done, 1);
     uv_async_send(&w->gw->done_async);
@@ -464,6 +466,10 @@ int px__worker_start(struct px_worker *w)
     w->drain_timer.data = w;
     uv_timer_init(&w->loop, &w->trim_timer);
     w->trim_timer.data = w;
+    uv_timer_init(&w->loop, &w->tq_timer);
+    w->tq_timer.data = w;
+    /* never what keeps the loop running: the connections are */
+    uv_unref((uv_handle_t *)&w->tq_timer);
     uv_timer_start(&w->trim_timer, trim_cb, PX_H2S_TRIM_MS, PX_H2S_TRIM_MS);
     uv_unref((uv_handle_t *)&w->trim_timer); /* never what keeps the loop running */
     w->lst = calloc(w->nlst ? w->nlst : 1, sizeof(*w->lst));
