@@ -9,7 +9,7 @@
  *                         [--cert-out F] [--record F] [--port-file F]
  *                         [--delay-ms N] [--status N] [--break-response]
  *                         [--max-echo N] [--goaway-after N] [--refuse-every N]
- *                         [--no-content-length]
+ *                         [--no-content-length] [--max-streams N] [--log-streams F]
  *                         fault injection (tests/e2e/test_faults.c):
  *                         [--reset-request-after BYTES] [--close-request-after BYTES]
  *                         [--reset-response] [--stall-response] [--garbage-response]
@@ -42,15 +42,20 @@ struct opts {
     size_t reset_request_after; /* RST_STREAM once this much body came, before its end */
     size_t close_request_after; /* the same, closing the connection instead */
     enum { MID_NONE, MID_BREAK, MID_RESET, MID_STALL, MID_GARBAGE } mid_response;
-    bool garbage;           /* answer a new connection with bytes that are not HTTP/2 */
-    bool goaway_on_connect; /* GOAWAY(last stream 0) at once, process nothing */
-    const char *hold_file;  /* answer paths with "hold=1" once this file exists */
+    bool garbage;            /* answer a new connection with bytes that are not HTTP/2 */
+    bool goaway_on_connect;  /* GOAWAY(last stream 0) at once, process nothing */
+    const char *hold_file;   /* answer paths with "hold=1" once this file exists */
+    unsigned max_streams;    /* SETTINGS_MAX_CONCURRENT_STREAMS (nghttp2 refuses above it) */
+    const char *log_streams; /* one line per request HEADERS and RST_STREAM received */
 };
 
-static struct opts O = {.host = "127.0.0.1", .status = 200, .max_echo = 1u << 20};
+static struct opts O = {
+    .host = "127.0.0.1", .status = 200, .max_echo = 1u << 20, .max_streams = 1000};
 static SSL_CTX *g_ctx;
 static uv_loop_t *g_loop;
 static int g_record_fd = -1;
+static int g_log_fd = -1;
+static unsigned g_conns; /* connections accepted: numbers them in --log-streams */
 
 struct dbuf {
     char *p;
@@ -129,6 +134,7 @@ struct dconn {
     bool dead;
     unsigned requests; /* complete requests received */
     unsigned seen;     /* for --refuse-every */
+    unsigned serial;   /* for --log-streams: 1 for the first connection accepted */
     struct dstream *streams;
     bool reset_pending;   /* --reset-response: some stream is to be reset */
     bool garbage_pending; /* --garbage-response: raw bytes to write at the next flush */
@@ -352,9 +358,37 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     return 0;
 }
 
+/* --log-streams: what the gateway opened, as it arrives (a stream whose
+ * body never completes is never recorded by --record, but is here):
+ *   headers conn=C stream=S end=0|1 path=P
+ *   rst conn=C stream=S code=N */
+static void log_stream(const struct dconn *d, const nghttp2_frame *f, const char *path)
+{
+    if (g_log_fd < 0) return;
+    char line[512];
+    int n;
+    if (f->hd.type == NGHTTP2_HEADERS)
+        n = snprintf(line, sizeof(line), "headers conn=%u stream=%d end=%d path=%.300s\n",
+                     d->serial, f->hd.stream_id, (f->hd.flags & NGHTTP2_FLAG_END_STREAM) ? 1 : 0,
+                     path ? path : "");
+    else
+        n = snprintf(line, sizeof(line), "rst conn=%u stream=%d code=%u\n", d->serial,
+                     f->hd.stream_id, f->rst_stream.error_code);
+    if (n > 0) {
+        ssize_t w = write(g_log_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+        (void)w;
+    }
+}
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
-    (void)ud;
+    struct dconn *dc = ud;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        struct dstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+        log_stream(dc, f, st ? st->path.p : NULL);
+    } else if (f->hd.type == NGHTTP2_RST_STREAM) {
+        log_stream(dc, f, NULL);
+    }
     if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
         (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         struct dstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
@@ -460,7 +494,7 @@ static void dc_on_ready(struct px_conn *c, const char *err)
         return;
     }
     nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, O.max_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
     };
     if (O.garbage) {
@@ -520,6 +554,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     uv_idle_init(g_loop, &d->idle);
     d->idle.data = d;
+    d->serial = ++g_conns;
     nghttp2_session_server_new(&d->s, g_cbs, d);
     if (px_conn_accept(&d->conn, server, O.h2c ? NULL : g_ctx) != 0) dconn_kill(d);
 }
@@ -547,7 +582,8 @@ static void usage(void)
           "       [--status N] [--break-response] [--max-echo BYTES] [--goaway-after N]\n"
           "       [--refuse-every N] [--no-content-length] [--reset-request-after BYTES]\n"
           "       [--close-request-after BYTES] [--reset-response] [--stall-response]\n"
-          "       [--garbage-response] [--garbage] [--goaway-on-connect] [--hold-file FILE]\n",
+          "       [--garbage-response] [--garbage] [--goaway-on-connect] [--hold-file FILE]\n"
+          "       [--max-streams N] [--log-streams FILE]\n",
           stderr);
 }
 
@@ -638,6 +674,12 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--hold-file") == 0) {
             O.hold_file = v;
             i++;
+        } else if (strcmp(a, "--max-streams") == 0 && parse_uint(v, 1u << 30, &u)) {
+            O.max_streams = (unsigned)u;
+            i++;
+        } else if (strcmp(a, "--log-streams") == 0) {
+            O.log_streams = v;
+            i++;
         } else if (strcmp(a, "--max-echo") == 0 && parse_uint(v, 1ul << 30, &u)) {
             O.max_echo = u;
             i++;
@@ -660,6 +702,13 @@ int main(int argc, char **argv)
         g_record_fd = open(O.record, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (g_record_fd < 0) {
             fprintf(stderr, "privgate-demo-partner: %s: %s\n", O.record, strerror(errno));
+            return 1;
+        }
+    }
+    if (O.log_streams) {
+        g_log_fd = open(O.log_streams, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (g_log_fd < 0) {
+            fprintf(stderr, "privgate-demo-partner: %s: %s\n", O.log_streams, strerror(errno));
             return 1;
         }
     }
@@ -712,5 +761,6 @@ int main(int argc, char **argv)
     nghttp2_session_callbacks_del(g_cbs);
     if (g_ctx) SSL_CTX_free(g_ctx);
     if (g_record_fd >= 0) close(g_record_fd);
+    if (g_log_fd >= 0) close(g_log_fd);
     return 0;
 }

@@ -128,6 +128,8 @@ struct px_up {
     char authority[300];
     uint16_t port;
     bool tls;
+    bool settings_seen; /* the provider's first SETTINGS arrived: its stream limit is known */
+    uint32_t room_guess; /* streams taken before SETTINGS (0: 100); a sibling's known limit */
     uv_timer_t ctimer; /* connect + handshake timeout, then idle timeout */
     uv_getaddrinfo_t gai;
     bool gai_pending;
@@ -193,6 +195,7 @@ struct px_h2s {
     bool up_rst;       /* a RST_STREAM was submitted for up_id: never a second (down.c) */
     uint8_t retries;   /* upstream attempts after a refused stream */
     uint8_t moves;     /* moved, never sent, off a connection that went away (up.c) */
+    bool room_moved;   /* moved once off a connection whose stream limit it did not fit */
     uint64_t req_sent; /* request body bytes handed to the upstream session */
     bool responded;    /* a response head was submitted downstream */
     bool finished;     /* the gateway answered or gave up: ignore further input */

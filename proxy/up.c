@@ -156,7 +156,8 @@ void px__up_kill(struct px_up *u, const char *why)
     /* a connection that was established (not one that failed to connect:
      * a new one would most likely fail the same way) hands its waiting
      * streams over */
-    bool move = u->h1 || u->state == PX_UP_READY || u->state == PX_UP_GOAWAY;
+    bool move =
+        u->h1 || (u->settings_seen && (u->state == PX_UP_READY || u->state == PX_UP_GOAWAY));
     u->base.dead = true;
     u->state = PX_UP_DEAD;
     u->why = why;
@@ -277,9 +278,15 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *
     return 0;
 }
 
+static void up_settings(struct px_up *u);
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     struct px_up *u = ud;
+    if (f->hd.type == NGHTTP2_SETTINGS) {
+        if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && !u->settings_seen) up_settings(u);
+        return 0;
+    }
     if (f->hd.type == NGHTTP2_GOAWAY) {
         if (u->state == PX_UP_READY) u->state = PX_UP_GOAWAY;
         /* |u| takes no new stream: the ones still waiting for their
@@ -546,6 +553,11 @@ int px__up_submit(struct px_h2s *h)
 {
     struct px_up *u = h->uc;
     if (u->h1) return px__h1up_submit(h);
+    /* one stream only before the provider's SETTINGS: its stream limit is
+     * not known yet (up_settings submits the streams that fit). One, not
+     * none: a server may wait for a request before it sends its SETTINGS,
+     * and any limit but 0 takes one stream. */
+    if (!u->settings_seen && u->nactive > 0) return 0;
     struct ctr_decision *d = h->d;
     nghttp2_nv nv[CTR_MAX_FWD_HEADERS + 5];
     size_t n = 0;
@@ -686,7 +698,44 @@ static void up_ready(struct px_conn *c, const char *err)
     nghttp2_session_set_local_window_size(u->base.s, NGHTTP2_FLAG_NONE, 0, PX_CONN_WINDOW);
     u->state = PX_UP_READY;
     up_idle_check(u);
+    /* one waiting stream leaves now (px__up_submit), the others with the
+     * provider's SETTINGS (up_settings) */
     struct px_h2s *h = u->pending;
+    while (h && u->state == PX_UP_READY && u->nactive == 0) {
+        struct px_h2s *next = h->unext;
+        px__h2s_try_submit(h);
+        h = next;
+    }
+    px__sess_dirty(&u->base);
+}
+
+/* The provider's first SETTINGS: its MAX_CONCURRENT_STREAMS is known.
+ * Streams sent before it would count against nghttp2's default of 100 and
+ * the ones above a smaller limit would come back REFUSED_STREAM. The
+ * waiting streams that fit are submitted; the others move (once each) to
+ * another connection of the pool, a new one when none has room: they were
+ * never sent. A limit of 0 keeps them here (nghttp2 queues them until the
+ * provider allows streams or upstream_timeout fires). */
+static void up_settings(struct px_up *u)
+{
+    u->settings_seen = true;
+    if (u->state != PX_UP_READY) return;
+    uint32_t max =
+        nghttp2_session_get_remote_settings(u->base.s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    uint32_t kept = u->nactive;
+    struct px_h2s *h = u->pending;
+    while (h && u->state == PX_UP_READY) {
+        struct px_h2s *next = h->unext;
+        if (kept >= max && max > 0 && !h->room_moved) {
+            px__up_detach(h);
+            h->room_moved = true;
+            if (px__up_attach(h) != 0) px__h2s_maybe_release(h);
+        } else {
+            kept++;
+        }
+        h = next;
+    }
+    h = u->pending;
     while (h && u->state == PX_UP_READY) {
         struct px_h2s *next = h->unext;
         px__h2s_try_submit(h);
@@ -879,8 +928,10 @@ static bool up_has_room(struct px_up *u)
      * while it connects must spread over new connections, not queue inside
      * nghttp2 past the provider's stream limit */
     uint32_t load = u->nactive + u->npending;
-    if (u->state == PX_UP_CONNECTING)
-        return load < 100; /* until SETTINGS tell: RFC 9113 6.5.2 suggests >= 100 */
+    if (u->state == PX_UP_CONNECTING || (u->state == PX_UP_READY && !u->settings_seen))
+        /* until SETTINGS tell: what another connection to the provider was
+         * told, else 100 (RFC 9113 6.5.2 suggests >= 100) */
+        return load < (u->room_guess ? u->room_guess : 100);
     if (u->state != PX_UP_READY || u->proto_err) return false;
     uint32_t max =
         nghttp2_session_get_remote_settings(u->base.s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
@@ -906,6 +957,7 @@ int px__up_attach(struct px_h2s *h)
     const struct ctr_upstream *up = &h->contract->upstream;
     const char *key = h2s_key(w, h);
     struct px_up *u = NULL;
+    uint32_t guess = 0; /* the stream limit a connection to the provider was told */
     /* HTTP/1.1 when the contract says so, or when the provider already
      * chose it on a connection of this pool */
     bool h1 = up->protocol == CTR_UP_HTTP1;
@@ -916,13 +968,20 @@ int px__up_attach(struct px_h2s *h)
         u = px__h1up_pick(w, key, &open_new);
     } else {
         for (struct px_up *c = w->ups; c; c = c->next) {
-            if (!c->base.dead && !c->h1 && strcmp(c->key, key) == 0 && up_has_room(c)) {
+            if (c->base.dead || c->h1 || strcmp(c->key, key) != 0) continue;
+            if (up_has_room(c)) {
                 u = c;
                 break;
             }
+            if (c->settings_seen && c->state == PX_UP_READY)
+                guess = nghttp2_session_get_remote_settings(
+                    c->base.s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
         }
     }
-    if (!u) u = up_new(w, up, key);
+    if (!u) {
+        u = up_new(w, up, key);
+        if (u && guess) u->room_guess = guess;
+    }
     if (!u) {
         px__h2s_fail(h, 502, "upstream_unavailable", "cannot connect to the provider");
         return -1;

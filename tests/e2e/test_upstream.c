@@ -372,6 +372,51 @@ Test(upstream, provider_goaway_moves_to_a_new_connection)
     cr_expect_eq(h2load_ok(url, 1000, 1, 20, data), 1000);
 }
 
+/* Distinct "conn=N" values in the partner's --log-streams file. */
+static int logged_connections(const char *path)
+{
+    char *p = e2e_read(path, NULL);
+    bool seen[1024] = {false};
+    int n = 0;
+    for (char *q = p; q && (q = strstr(q, "conn=")) != NULL; q++) {
+        unsigned c = (unsigned)strtoul(q + 5, NULL, 10);
+        if (c < 1024 && !seen[c]) {
+            seen[c] = true;
+            n++;
+        }
+    }
+    free(p);
+    return n;
+}
+
+/* A provider allowing fewer concurrent streams than the first burst: the
+ * gateway sends nothing before the provider's SETTINGS, so the streams
+ * that do not fit go to more connections instead of being refused (a
+ * refused stream is retried only once: it used to end as a 502). */
+Test(upstream, provider_with_10_streams_gets_new_connections)
+{
+    e2e_init(&E);
+    char log[512];
+    snprintf(log, sizeof(log), "%s", e2e_path(&E, "streams.log"));
+    /* answers take a while: streams stay open, as at a real provider */
+    const char *extra[] = {"--max-streams", "10", "--delay-ms", "20", "--log-streams", log, NULL};
+    e2e_start_partner(&E, "h2c", extra);
+    contract_with("  url: @UP@\n  insecure: true\n");
+    cr_assert(e2e_start_gateway(&E, NULL));
+    char data[512];
+    snprintf(data, sizeof(data), "%s", e2e_path(&E, "req.json"));
+    e2e_write(data, "{\"a\":1,\"b\":2}");
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/p/v1/x", E.gw_port);
+    cr_expect_eq(h2load_ok(url, 1000, 1, 100, data), 1000);
+    cr_expect_eq(e2e_count_lines(E.record), 1000);
+    /* each request opened exactly one stream (nothing was refused and
+     * sent again), on more than one connection */
+    cr_expect_eq(e2e_count_lines(log), 1000);
+    int conns = logged_connections(log);
+    cr_expect_gt(conns, 1, "%d upstream connection(s) for 100 streams at a time", conns);
+}
+
 /* A certificate signed by |signer| whose subject is |subj| (possibly
  * without CN) and whose extensions are |ext| (an openssl extfile line). */
 static void make_cert_ext(const char *name, const char *subj, const char *ext, const char *signer)
