@@ -101,6 +101,83 @@ Test(lifecycle, port_in_use_is_a_startup_error)
     close(fd);
 }
 
+/* Waits up to |timeout_ms| for |pid| to exit; its exit status, or -1
+ * (then it is killed). */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    long end = now_ms() + timeout_ms;
+    int st;
+    while (now_ms() < end) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        struct timespec ts = {0, 5000000L};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+/* Exactly one line (ending in a newline) in |s|. */
+static bool one_line(const char *s)
+{
+    return s && *s && strchr(s, '\n') == s + strlen(s) - 1;
+}
+
+/* The workers' sockets carry SO_REUSEPORT, with which Linux would let a
+ * second privgate share the port: it must refuse to start instead. */
+Test(lifecycle, second_gateway_on_the_same_port_is_a_startup_error)
+{
+    e2e_init(&E);
+    E.up_port = 1;
+    e2e_contract(&E, "shop", SHOP_CONTRACT);
+    cr_assert(e2e_start_gateway(&E, NULL));
+    const char *cfg = e2e_path(&E, "second.yaml");
+    char cfgp[512], errp[512];
+    snprintf(cfgp, sizeof(cfgp), "%s", cfg);
+    snprintf(errp, sizeof(errp), "%s", e2e_path(&E, "second.err"));
+    e2e_write(cfgp,
+              "listen:\n  - address: 127.0.0.1:%d\ncontracts: contracts/\nworkers: 2\n"
+              "audit:\n  path: audit2.log\n",
+              E.gw_port);
+    char *argv[] = {E.privgate, "serve", "-c", cfgp, NULL};
+    pid_t pid = e2e_spawn(argv, NULL, errp);
+    cr_expect_eq(wait_exit(pid, 10000), 1, "the second gateway did not exit 1");
+    char *err = e2e_read(errp, NULL);
+    cr_expect(one_line(err) && strstr(err, "Address already in use"), "want one line, got: %s",
+              err ? err : "");
+    free(err);
+    /* the first one still runs and accepts */
+    cr_expect_eq(kill(E.gw_pid, 0), 0);
+    cr_expect(e2e_wait_port(E.gw_port, 2000));
+}
+
+/* A TLS listener whose certificate file is not PEM: one line, exit 1. */
+Test(lifecycle, bad_certificate_is_a_startup_error)
+{
+    e2e_init(&E);
+    E.up_port = 1;
+    e2e_contract(&E, "shop", SHOP_CONTRACT);
+    char crt[512], key[512];
+    snprintf(crt, sizeof(crt), "%s", e2e_path(&E, "bad.pem"));
+    snprintf(key, sizeof(key), "%s", e2e_path(&E, "bad.key"));
+    e2e_write(crt, "this is not a certificate\n");
+    e2e_write(key, "nor a key\n");
+    int port = e2e_free_port();
+    e2e_write(e2e_path(&E, "privgate.yaml"),
+              "listen:\n  - address: 127.0.0.1:%d\n    tls:\n      cert: %s\n      key: %s\n"
+              "contracts: contracts/\nworkers: 1\naudit:\n  path: audit.log\n",
+              port, crt, key);
+    char *argv[] = {E.privgate, "serve", "-c", (char *)e2e_path(&E, "privgate.yaml"), NULL};
+    pid_t pid = e2e_spawn(argv, NULL, E.gw_err);
+    cr_expect_eq(wait_exit(pid, 10000), 1);
+    char *err = e2e_read(E.gw_err, NULL);
+    cr_expect(one_line(err) && strncmp(err, "privgate: cannot start: listener", 32) == 0 &&
+                  strstr(err, "bad.pem") && strstr(err, "certificate"),
+              "want one line about the certificate, got: %s", err ? err : "");
+    free(err);
+}
+
 Test(lifecycle, sigterm_drains_in_flight_requests)
 {
     e2e_init(&E);
