@@ -583,6 +583,13 @@ void px__h2s_head_done(struct px_h2s *h)
         px__h2s_refuse(h, 400, "invalid_request", "missing :method or :path");
         return;
     }
+    if (h->w->draining) {
+        /* SPEC 5: a request whose head arrives during the drain (HTTP/2:
+         * between the shutdown notice and the final GOAWAY; HTTP/1.1: on a
+         * connection open before it) is not started */
+        px__h2s_refuse(h, 503, "shutting_down", "the gateway is shutting down");
+        return;
+    }
     struct flt_str rest = {NULL, 0};
     const struct ctr_contract *c = ctr_set_find_provider(set, h->path.p, h->path.len, &rest);
     if (!c) {
@@ -812,6 +819,8 @@ int px__h2s_req_body(struct px_h2s *h, const char *data, size_t len)
     return 0;
 }
 
+static void h2_final_goaway(struct px_down *dc);
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     struct px_down *dc = ud;
@@ -828,6 +837,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         /* fall through */
     case NGHTTP2_PING:
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) budget_take(dc); /* floods: each costs an ACK */
+        else if (dc->final_goaway_at) h2_final_goaway(dc); /* a round trip after the notice */
         return 0;
     case NGHTTP2_DATA:
         /* an empty DATA frame that does not end the stream does nothing but
@@ -1009,6 +1019,7 @@ static void watch_arm(struct px_down *dc, bool busy)
 #define PX_SOONER(at)                                                                              \
     next = (at) <= now ? (period < next ? period : next) : ((at)-now < next ? (at)-now : next)
     if (dc->kill_at) PX_SOONER(dc->kill_at);
+    if (dc->final_goaway_at) PX_SOONER(dc->final_goaway_at);
     if (busy || dc->streams) PX_SOONER(now + period);
     if (ht && !dc->had_request && !dc->goaway) PX_SOONER(dc->t_accept + ht);
     if (idle && !dc->streams) PX_SOONER(dc->last_active + idle);
@@ -1085,6 +1096,7 @@ static void watch_cb(uv_timer_t *t)
         px__down_kill(dc);
         return;
     }
+    if (dc->final_goaway_at && now >= dc->final_goaway_at) h2_final_goaway(dc);
     const struct ctr_limits *lim = &dc->base.w->set->config.limits;
     uint64_t ht = lim->header_timeout_ms, idle = lim->idle_timeout_ms;
     bool busy = false;
@@ -1213,6 +1225,29 @@ static void h2_goaway(struct px_down *dc)
 {
     if (dc->goaway || !dc->base.s) return;
     dc->goaway = true;
+    if (dc->base.w->draining && !dc->calm &&
+        nghttp2_submit_shutdown_notice(dc->base.s) == 0) {
+        /* RFC 9113 6.8: GOAWAY(2^31-1) first, so that a request the peer
+         * sends before it reads the notice is still processed (answered
+         * 503 shutting_down, px__h2s_head_done) instead of being dropped;
+         * the final GOAWAY follows a round trip later (the PING's ACK), or
+         * after PX_LINGER_MS from a peer that does not answer PINGs */
+        nghttp2_submit_ping(dc->base.s, NGHTTP2_FLAG_NONE, NULL);
+        dc->final_goaway_at = now_ms(dc) + PX_LINGER_MS;
+        watch_arm(dc, dc->streams != NULL);
+        px__sess_dirty(&dc->base);
+        return;
+    }
+    nghttp2_submit_goaway(dc->base.s, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(dc->base.s), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+    px__sess_dirty(&dc->base);
+}
+
+static void h2_final_goaway(struct px_down *dc)
+{
+    dc->final_goaway_at = 0;
+    if (dc->base.dead || !dc->base.s) return;
     nghttp2_submit_goaway(dc->base.s, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(dc->base.s), NGHTTP2_NO_ERROR,
                           NULL, 0);

@@ -86,6 +86,7 @@ struct px_down {
     uint64_t last_active;        /* uv_now of the last read */
     int handles;                 /* tcp + idle; freed at 0 */
     bool goaway;
+    uint64_t final_goaway_at; /* draining: shutdown notice sent, the final GOAWAY is due then */
     char caller[256]; /* mTLS subject CN or first DNS SAN, "" when none */
     bool mtls;        /* client_ca listener: the caller header is ignored */
     /* ---- downstream protocol (HTTP/1.1 downstream: h1down.c) ---- */

@@ -891,6 +891,17 @@ static void h1_goaway(struct px_down *dc)
     struct px_h1 *x = dc->h1;
     dc->goaway = true;
     x->close_after = true;
+    /* draining, with part of a request head already read on a keep-alive
+     * connection: the head is read and answered 503 shutting_down
+     * (px__h2s_head_done) with connection: close, not dropped unanswered
+     * (empty lines before a head, RFC 9112 2.2, are no request) */
+    size_t k = x->ioff;
+    while (k < x->ilen && (x->in[k] == '\r' || x->in[k] == '\n'))
+        k++;
+    if (!x->cur && x->state == H1_HEAD && dc->base.w->draining && k < x->ilen) {
+        dirty(x);
+        return;
+    }
     if (!x->cur && (x->state == H1_HEAD || x->state == H1_DONE)) {
         x->state = H1_CLOSING;
         x->ioff = x->ilen = 0;

@@ -3,11 +3,18 @@
  * load), many streams on one connection and on several connections.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
 
 #include "common.h"
 
@@ -47,6 +54,37 @@ static bool wait_lines(const char *path, size_t n, int timeout_ms)
     long end = now_ms() + timeout_ms;
     while (now_ms() < end) {
         if (e2e_count_lines(path) >= n) return true;
+        struct timespec ts = {0, 5000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* Waits until the peer of the connected socket |fd| (on this host) has
+ * read everything sent to it: its socket's receive queue in
+ * /proc/net/tcp is empty. */
+static bool wait_consumed(int fd, int timeout_ms)
+{
+    struct sockaddr_in me, peer;
+    socklen_t l1 = sizeof(me), l2 = sizeof(peer);
+    if (getsockname(fd, (struct sockaddr *)&me, &l1) != 0 ||
+        getpeername(fd, (struct sockaddr *)&peer, &l2) != 0)
+        return false;
+    char want[64];
+    /* the peer's row: local = its address, remote = ours (hex, host order
+     * of the 32-bit word as the kernel prints it) */
+    snprintf(want, sizeof(want), "%08X:%04X %08X:%04X", (unsigned)peer.sin_addr.s_addr,
+             (unsigned)ntohs(peer.sin_port), (unsigned)me.sin_addr.s_addr,
+             (unsigned)ntohs(me.sin_port));
+    long end = now_ms() + timeout_ms;
+    while (now_ms() < end) {
+        char *t = e2e_read("/proc/net/tcp", NULL);
+        char *row = t ? strstr(t, want) : NULL;
+        unsigned long tx = 1, rx = 1;
+        unsigned st = 0;
+        if (row) sscanf(row + strlen(want), " %x %lx:%lx", &st, &tx, &rx);
+        free(t);
+        if (row && rx == 0) return true;
         struct timespec ts = {0, 5000000L};
         nanosleep(&ts, NULL);
     }
@@ -407,4 +445,485 @@ Test(lifecycle, idle_connection_gets_goaway_and_is_closed)
     cr_expect(goaway, "no GOAWAY on an idle connection");
     cr_expect(eof, "the idle connection was not closed");
     cr_expect_geq(waited, 250, "closed after %ld ms, before idle_timeout", waited);
+}
+
+/* ------------------------------------------------------ a raw h2c client */
+
+enum { RF_DATA = 0, RF_HEADERS = 1, RF_RST = 3, RF_SETTINGS = 4, RF_PING = 6, RF_GOAWAY = 7 };
+#define RAW_MAX_SID 16
+
+struct rawh2 {
+    int fd;
+    uint8_t *in;
+    size_t ilen, icap;
+    bool eof;
+    nghttp2_hd_inflater *inf;
+    int ngoaway; /* GOAWAY frames received, in order */
+    uint32_t goaway_last[4], goaway_code[4];
+    int pings; /* PINGs (not ACKs) received */
+    uint8_t ping_data[8];
+    bool settings; /* the server's SETTINGS (not ACK) came */
+    bool set_has[16];
+    uint32_t set_val[16];
+    /* per stream id (odd, below RAW_MAX_SID): the response */
+    int status[RAW_MAX_SID];
+    char error[RAW_MAX_SID][40];
+    bool ended[RAW_MAX_SID];
+    uint32_t rst[RAW_MAX_SID]; /* RST_STREAM code + 1, 0 when none */
+};
+
+static size_t rframe(uint8_t *o, size_t len, uint8_t type, uint8_t flags, uint32_t sid)
+{
+    o[0] = (uint8_t)(len >> 16);
+    o[1] = (uint8_t)(len >> 8);
+    o[2] = (uint8_t)len;
+    o[3] = type;
+    o[4] = flags;
+    o[5] = (uint8_t)(sid >> 24 & 0x7f);
+    o[6] = (uint8_t)(sid >> 16);
+    o[7] = (uint8_t)(sid >> 8);
+    o[8] = (uint8_t)sid;
+    return 9;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* HPACK literal without indexing (RFC 7541 6.2.2), short strings only;
+ * |idx| > 0: the name from the static table */
+static size_t hlit(uint8_t *o, int idx, const char *name, const char *val)
+{
+    size_t n = 0, vl = strlen(val);
+    o[n++] = (uint8_t)idx; /* < 15 */
+    if (!idx) {
+        size_t nl = strlen(name);
+        o[n++] = (uint8_t)nl;
+        memcpy(o + n, name, nl);
+        n += nl;
+    }
+    o[n++] = (uint8_t)vl;
+    memcpy(o + n, val, vl);
+    return n + vl;
+}
+
+static void raw_send(struct rawh2 *c, const void *p, size_t n)
+{
+    cr_assert_eq(send(c->fd, p, n, MSG_NOSIGNAL), (ssize_t)n, "send: %s", strerror(errno));
+}
+
+/* A GET of |path| with purpose and caller, on stream |sid|, ending it. */
+static void raw_get(struct rawh2 *c, uint32_t sid, const char *path)
+{
+    uint8_t b[512];
+    size_t n = 9;
+    n += hlit(b + n, 2, NULL, "GET");
+    b[n++] = 0x86; /* :scheme http */
+    n += hlit(b + n, 4, NULL, path);
+    n += hlit(b + n, 1, NULL, "127.0.0.1");
+    n += hlit(b + n, 0, "privgate-purpose", "orders");
+    n += hlit(b + n, 0, "privgate-caller", "orders-service");
+    rframe(b, n - 9, RF_HEADERS, 0x4 | 0x1, sid); /* END_HEADERS | END_STREAM */
+    raw_send(c, b, n);
+}
+
+static void raw_frame(struct rawh2 *c, const uint8_t *f, size_t len)
+{
+    uint8_t type = f[3], flags = f[4];
+    const uint8_t *p = f + 9;
+    uint32_t sid = get32(f + 5) & 0x7fffffffu;
+    bool mine = sid < RAW_MAX_SID;
+    if (mine && (type == RF_DATA || type == RF_HEADERS) && (flags & 0x1)) c->ended[sid] = true;
+    switch (type) {
+    case RF_GOAWAY:
+        if (c->ngoaway < 4 && len >= 8) {
+            c->goaway_last[c->ngoaway] = get32(p) & 0x7fffffffu;
+            c->goaway_code[c->ngoaway] = get32(p + 4);
+        }
+        c->ngoaway++;
+        break;
+    case RF_PING:
+        if (!(flags & 0x1) && len == 8) {
+            c->pings++;
+            memcpy(c->ping_data, p, 8);
+        }
+        break;
+    case RF_SETTINGS:
+        if (flags & 0x1) break;
+        c->settings = true;
+        for (size_t i = 0; i + 6 <= len; i += 6) {
+            unsigned id = (unsigned)p[i] << 8 | p[i + 1];
+            if (id < 16) {
+                c->set_has[id] = true;
+                c->set_val[id] = get32(p + i + 2);
+            }
+        }
+        break;
+    case RF_RST:
+        if (mine && len >= 4) c->rst[sid] = get32(p) + 1;
+        break;
+    case RF_HEADERS: {
+        const uint8_t *in = p;
+        size_t left = len;
+        for (;;) {
+            nghttp2_nv nv;
+            int fl = 0;
+            ssize_t k = nghttp2_hd_inflate_hd2(c->inf, &nv, &fl, in, left, 1);
+            if (k < 0) break;
+            in += k;
+            left -= (size_t)k;
+            if ((fl & NGHTTP2_HD_INFLATE_EMIT) && mine) {
+                if (nv.namelen == 7 && memcmp(nv.name, ":status", 7) == 0)
+                    c->status[sid] = (int)strtol((const char *)nv.value, NULL, 10);
+                if (nv.namelen == 14 && memcmp(nv.name, "privgate-error", 14) == 0)
+                    snprintf(c->error[sid], sizeof(c->error[sid]), "%.*s", (int)nv.valuelen,
+                             nv.value);
+            }
+            if (fl & NGHTTP2_HD_INFLATE_FINAL) {
+                nghttp2_hd_inflate_end_headers(c->inf);
+                break;
+            }
+            if (k == 0 && left == 0) break;
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
+/* Reads what comes within |ms| and parses the whole frames. */
+static void raw_pump(struct rawh2 *c, int ms)
+{
+    if (c->eof) return;
+    struct pollfd pfd = {c->fd, POLLIN, 0};
+    if (poll(&pfd, 1, ms) <= 0) return;
+    if (c->icap - c->ilen < 65536) {
+        c->icap = c->icap ? c->icap * 2 : 262144;
+        c->in = realloc(c->in, c->icap);
+        cr_assert(c->in);
+    }
+    ssize_t k = recv(c->fd, c->in + c->ilen, c->icap - c->ilen, 0);
+    if (k < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (k <= 0) {
+        c->eof = true;
+        return;
+    }
+    c->ilen += (size_t)k;
+    size_t off = 0;
+    while (c->ilen - off >= 9) {
+        const uint8_t *f = c->in + off;
+        size_t len = (size_t)f[0] << 16 | (size_t)f[1] << 8 | f[2];
+        if (c->ilen - off < 9 + len) break;
+        raw_frame(c, f, len);
+        off += 9 + len;
+    }
+    memmove(c->in, c->in + off, c->ilen - off);
+    c->ilen -= off;
+}
+
+/* Reads until |*flag| differs from |was| (or EOF, or |ms|). */
+static bool raw_until_int(struct rawh2 *c, const int *flag, int was, int ms)
+{
+    long end = now_ms() + ms;
+    while (*flag == was && !c->eof && now_ms() < end)
+        raw_pump(c, 50);
+    return *flag != was;
+}
+
+static bool raw_until_bool(struct rawh2 *c, const bool *flag, int ms)
+{
+    long end = now_ms() + ms;
+    while (!*flag && !c->eof && now_ms() < end)
+        raw_pump(c, 50);
+    return *flag;
+}
+
+static bool raw_until_eof(struct rawh2 *c, int ms)
+{
+    long end = now_ms() + ms;
+    while (!c->eof && now_ms() < end)
+        raw_pump(c, 50);
+    return c->eof;
+}
+
+/* Connects to |port|: preface, empty SETTINGS, then the server's SETTINGS
+ * (acknowledged). */
+static void raw_open(struct rawh2 *c, int port)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(c->fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    cr_assert(connect(c->fd, (struct sockaddr *)&a, sizeof(a)) == 0, "connect: %s",
+              strerror(errno));
+    cr_assert(nghttp2_hd_inflate_new(&c->inf) == 0);
+    uint8_t b[64];
+    memcpy(b, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+    size_t n = 24 + rframe(b + 24, 0, RF_SETTINGS, 0, 0);
+    raw_send(c, b, n);
+    cr_assert(raw_until_bool(c, &c->settings, 10000), "no SETTINGS from the gateway");
+    n = rframe(b, 0, RF_SETTINGS, 0x1, 0);
+    raw_send(c, b, n);
+}
+
+static void raw_close(struct rawh2 *c)
+{
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    free(c->in);
+    c->in = NULL;
+    if (c->inf) nghttp2_hd_inflate_del(c->inf);
+    c->inf = NULL;
+}
+
+/* A provider whose GET /v1/ping?hold=1 the partner holds (--hold-file). */
+static const char HOLD_CONTRACT[] = "contract: 1\n"
+                                    "provider: hold\n"
+                                    "name: Hold\n"
+                                    "purposes: [orders]\n"
+                                    "upstream:\n"
+                                    "  url: @UP@\n"
+                                    "  insecure: true\n"
+                                    "routes:\n"
+                                    "  - method: GET\n"
+                                    "    path: /v1/ping\n"
+                                    "    query: [hold]\n";
+
+/* Starts the partner (holding) and the gateway, and a held request by
+ * curl: the gateway keeps draining while it is in flight. Returns curl's
+ * pid; its status code goes to |out|. */
+static pid_t start_held(char *release, char *out, size_t outcap)
+{
+    e2e_init(&E);
+    snprintf(release, 512, "%s", e2e_path(&E, "release"));
+    const char *extra[] = {"--hold-file", release, NULL};
+    e2e_start_partner(&E, "h2c", extra);
+    e2e_contract(&E, "hold", HOLD_CONTRACT);
+    cr_assert(e2e_start_gateway(&E, NULL));
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hold/v1/ping?hold=1", E.gw_port);
+    snprintf(out, outcap, "%s", e2e_path(&E, "held.out"));
+    char *argv[] = {"curl", "-sS", "--http2-prior-knowledge", "--max-time", "60", "-o",
+                    "/dev/null", "-w", "%{http_code}", "-H", H_PURPOSE, url, NULL};
+    pid_t curl = e2e_spawn(argv, out, NULL);
+    /* the provider has it (recorded on arrival, answered on release) */
+    cr_assert(wait_lines(E.record, 1, 10000), "the held request did not reach the provider");
+    return curl;
+}
+
+static void finish_held(pid_t curl, const char *release, const char *out)
+{
+    e2e_write(release, "go\n");
+    int st;
+    waitpid(curl, &st, 0);
+    char *code = e2e_read(out, NULL);
+    cr_expect(code && strcmp(code, "200") == 0, "the in-flight request got %s", code ? code : "?");
+    free(code);
+}
+
+/* Connection attempts to the gateway's port are refused (polled: each
+ * worker closes its own listener when it sees the signal). */
+static bool connections_refused(int port, int ms)
+{
+    long end = now_ms() + ms;
+    while (now_ms() < end) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof(a));
+        a.sin_family = AF_INET;
+        a.sin_port = htons((uint16_t)port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+        int e = errno;
+        close(fd);
+        if (r != 0 && e == ECONNREFUSED) return true;
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* SPEC 5 503 shutting_down over HTTP/2, RFC 9113 6.8: on SIGTERM an open
+ * connection gets GOAWAY(2^31-1, NO_ERROR) and a PING; a request sent after
+ * that notice is answered 503 shutting_down; the final GOAWAY (last stream
+ * id = the last processed) follows the PING's ACK, which this client sends
+ * after its request. The gateway falls back to the final GOAWAY 1 s after
+ * the notice when no ACK comes: if this client's request arrived after
+ * that (a machine stalled for a second), it must be refused cleanly
+ * instead: above the final GOAWAY's last stream id and never answered.
+ * Both are correct HTTP/2; the first is what happens here. */
+Test(lifecycle, sigterm_sends_shutdown_notice_then_503_shutting_down_then_goaway)
+{
+    char release[512], out[512];
+    pid_t curl = start_held(release, out, sizeof(out));
+    struct rawh2 c;
+    raw_open(&c, E.gw_port);
+    long t0 = now_ms();
+    kill(E.gw_pid, SIGTERM);
+    cr_assert(raw_until_int(&c, &c.ngoaway, 0, 10000), "no GOAWAY after SIGTERM");
+    long notice_ms = now_ms() - t0;
+    cr_expect_eq(c.goaway_last[0], 0x7fffffffu, "first GOAWAY last-stream-id %u, want 2^31-1",
+                 c.goaway_last[0]);
+    cr_expect_eq(c.goaway_code[0], 0u, "GOAWAY code %u", c.goaway_code[0]);
+    /* a request after the notice, then the ACK of the gateway's PING */
+    raw_get(&c, 1, "/hold/v1/ping");
+    cr_assert(raw_until_int(&c, &c.pings, 0, 10000), "no PING with the shutdown notice");
+    uint8_t ack[17];
+    rframe(ack, 8, RF_PING, 0x1, 0);
+    memcpy(ack + 9, c.ping_data, 8);
+    raw_send(&c, ack, sizeof(ack));
+    cr_assert(raw_until_int(&c, &c.ngoaway, 1, 10000), "no final GOAWAY");
+    uint32_t last = c.goaway_last[1];
+    cr_expect_eq(c.goaway_code[1], 0u);
+    if (last >= 1) {
+        cr_expect(raw_until_bool(&c, &c.ended[1], 10000), "stream 1 was processed, not answered");
+        cr_expect_eq(c.status[1], 503);
+        cr_expect_str_eq(c.error[1], "shutting_down");
+    } else {
+        fprintf(stderr, "note: the request came after the final GOAWAY (%ld ms to the notice)\n",
+                notice_ms);
+        raw_pump(&c, 200);
+        cr_expect_eq(c.status[1], 0, "a stream above the final GOAWAY was answered");
+    }
+    /* nothing of it reached the provider (only the held request did) */
+    cr_expect_eq(e2e_count_lines(E.record), 1);
+    /* the listeners are closed: new connections are refused, while the
+     * held request keeps the gateway draining */
+    cr_expect(connections_refused(E.gw_port, 10000), "new connections still accepted");
+    cr_expect_eq(kill(E.gw_pid, 0), 0, "the gateway did not wait for its in-flight request");
+    /* the raw connection, without streams now, is closed */
+    cr_expect(raw_until_eof(&c, 10000), "the drained connection stays open");
+    raw_close(&c);
+    finish_held(curl, release, out);
+    cr_expect_eq(e2e_stop(E.gw_pid, SIGTERM, 10000), 0, "exit status after the drain");
+    E.gw_pid = 0;
+}
+
+/* HTTP/1.1: a keep-alive connection that had an exchange, with the start
+ * of the next request head read when SIGTERM comes: the head is finished
+ * and answered 503 shutting_down with connection: close, then closed. */
+Test(lifecycle, sigterm_answers_503_to_a_request_on_a_keep_alive_http1_connection)
+{
+    char release[512], out[512];
+    pid_t curl = start_held(release, out, sizeof(out));
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)E.gw_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    static const char req[] = "GET /hold/v1/ping HTTP/1.1\r\nhost: gw\r\n"
+                              "privgate-purpose: orders\r\n\r\n";
+    cr_assert_eq(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
+    char buf[8192];
+    size_t have = 0;
+    /* the first answer, complete (its body is the partner's JSON echo) */
+    while (have < sizeof(buf) - 1) {
+        ssize_t k = read(fd, buf + have, sizeof(buf) - 1 - have);
+        cr_assert(k > 0, "the first exchange did not complete");
+        have += (size_t)k;
+        buf[have] = '\0';
+        char *eoh = strstr(buf, "\r\n\r\n");
+        const char *cl = strstr(buf, "content-length: ");
+        if (eoh && cl && have >= (size_t)(eoh + 4 - buf) + strtoul(cl + 16, NULL, 10)) break;
+    }
+    cr_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0, "first answer: %.80s", buf);
+    cr_assert(strstr(buf, "connection: close") == NULL, "not kept alive");
+    /* the start of the next head, read by the gateway before the signal */
+    static const char part1[] = "GET /hold/v1/ping HTTP/1.1\r\nhost: gw\r\n";
+    cr_assert_eq(write(fd, part1, sizeof(part1) - 1), (ssize_t)(sizeof(part1) - 1));
+    cr_assert(wait_consumed(fd, 10000), "the gateway did not read the partial head");
+    kill(E.gw_pid, SIGTERM);
+    cr_assert(wait_text(E.gw_err, "draining", 10000));
+    static const char part2[] = "privgate-purpose: orders\r\n\r\n";
+    /* (the worker may see the signal a moment after the main thread
+     * said "draining": it is checked on the answer, which it decides) */
+    cr_assert_eq(write(fd, part2, sizeof(part2) - 1), (ssize_t)(sizeof(part2) - 1));
+    have = 0;
+    for (;;) {
+        ssize_t k = read(fd, buf + have, sizeof(buf) - 1 - have);
+        if (k <= 0) break;
+        have += (size_t)k;
+        if (have == sizeof(buf) - 1) break;
+    }
+    buf[have] = '\0';
+    close(fd);
+    cr_expect(strncmp(buf, "HTTP/1.1 503", 12) == 0, "answer during the drain: %.200s", buf);
+    cr_expect(strstr(buf, "privgate-error: shutting_down\r\n") != NULL, "%.300s", buf);
+    cr_expect(strstr(buf, "connection: close\r\n") != NULL, "%.300s", buf);
+    cr_expect(strstr(buf, "\"code\":\"shutting_down\"") != NULL, "%.400s", buf);
+    cr_expect_eq(e2e_count_lines(E.record), 2, "the refused request reached the provider");
+    finish_held(curl, release, out);
+    cr_expect_eq(e2e_stop(E.gw_pid, SIGTERM, 10000), 0);
+    E.gw_pid = 0;
+}
+
+Test(lifecycle, sigint_drains_and_exits_0)
+{
+    char release[512], out[512];
+    pid_t curl = start_held(release, out, sizeof(out));
+    struct rawh2 c;
+    raw_open(&c, E.gw_port);
+    kill(E.gw_pid, SIGINT);
+    cr_assert(raw_until_int(&c, &c.ngoaway, 0, 10000), "no GOAWAY after SIGINT");
+    cr_expect(connections_refused(E.gw_port, 10000), "new connections still accepted");
+    raw_close(&c);
+    finish_held(curl, release, out);
+    cr_expect_eq(e2e_stop(E.gw_pid, SIGINT, 10000), 0, "exit status after SIGINT");
+    E.gw_pid = 0;
+}
+
+/* The downstream SETTINGS on the wire: MAX_CONCURRENT_STREAMS from
+ * limits.max_streams_per_connection, NO_RFC7540_PRIORITIES = 1, and a
+ * stream over the acknowledged limit refused — nghttp2 makes that a
+ * connection error, GOAWAY(PROTOCOL_ERROR); RST_STREAM(REFUSED_STREAM) is
+ * accepted too (RFC 9113 5.1.2 allows either as a stream error). */
+Test(lifecycle, settings_on_the_wire)
+{
+    e2e_init(&E);
+    e2e_start_partner(&E, "h2c", NULL);
+    e2e_contract(&E, "hold", HOLD_CONTRACT);
+    cr_assert(e2e_start_gateway(&E, "limits:\n  max_streams_per_connection: 7\n"
+                                    "  max_header_bytes: 3KiB\n"));
+    struct rawh2 c;
+    raw_open(&c, E.gw_port);
+    cr_expect(c.set_has[3] && c.set_val[3] == 7, "MAX_CONCURRENT_STREAMS %u", c.set_val[3]);
+    cr_expect(c.set_has[9] && c.set_val[9] == 1, "NO_RFC7540_PRIORITIES %u", c.set_val[9]);
+    cr_expect(c.set_has[6] && c.set_val[6] == 3072, "MAX_HEADER_LIST_SIZE %u", c.set_val[6]);
+    /* 8 streams kept open (bodies to come) at once: the 8th is refused */
+    uint8_t b[8 * 160];
+    size_t n = 0;
+    for (uint32_t sid = 1; sid <= 15; sid += 2) {
+        size_t at = n;
+        n += 9;
+        n += hlit(b + n, 3, NULL, "POST");
+        b[n++] = 0x86;
+        n += hlit(b + n, 4, NULL, "/hold/v1/ping");
+        n += hlit(b + n, 1, NULL, "127.0.0.1");
+        n += hlit(b + n, 0, "privgate-purpose", "orders");
+        rframe(b + at, n - at - 9, RF_HEADERS, 0x4, sid);
+    }
+    raw_send(&c, b, n);
+    long end = now_ms() + 10000;
+    while (!c.rst[15] && !c.ngoaway && !c.eof && now_ms() < end)
+        raw_pump(&c, 50);
+    fprintf(stderr,
+            "8th stream over max_streams_per_connection 7: RST_STREAM code %d, GOAWAY %d "
+            "(code %u)\n",
+            (int)c.rst[15] - 1, c.ngoaway, c.goaway_code[0]);
+    cr_expect(c.rst[15] == 7 + 1 || (c.ngoaway && c.goaway_code[0] != 0),
+              "the 8th stream was not refused");
+    for (uint32_t sid = 1; sid < 15; sid += 2)
+        cr_expect_eq(c.rst[sid], 0u, "stream %u was refused", sid);
+    raw_close(&c);
 }
