@@ -951,7 +951,7 @@ void px__audit_record(struct px_h2s *h)
     PUTL(&l, ",\"bytes_in\":");
     putu(&l, h->bytes_in);
     PUTL(&l, ",\"bytes_out\":");
-    putu(&l, h->req.total);
+    putu(&l, h->req_sent); /* handed to the provider: 0 when nothing left */
     PUTL(&l, ",\"duration_ms\":");
     char ms[32];
     put(&l, ms, fmt_ms1(ms, uv_hrtime() - h->t0));

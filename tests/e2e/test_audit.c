@@ -430,3 +430,121 @@ Test(audit_format, records_are_byte_exact)
     free(sha);
     free(log);
 }
+
+/* The audit record of request |rid| in the log, parsed (NULL if absent). */
+static json_t *record_of(const char *log, const char *rid)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "\"request_id\":\"%s\"", rid);
+    const char *at = strstr(log, key);
+    if (!at) return NULL;
+    while (at > log && at[-1] != '\n')
+        at--;
+    json_error_t err;
+    return json_loadb(at, strcspn(at, "\n"), 0, &err);
+}
+
+static const char PARAM_CONTRACT[] = "contract: 1\n"
+                                     "provider: par\n"
+                                     "name: Par\n"
+                                     "purposes: [orders]\n"
+                                     "upstream:\n"
+                                     "  url: @UP@\n"
+                                     "  insecure: true\n"
+                                     "  hmac_key_file: ../hmac.key\n"
+                                     "routes:\n"
+                                     "  - method: GET\n"
+                                     "    path: /v1/customers/{id}/x\n"
+                                     "    params:\n"
+                                     "      id: hash\n"
+                                     "  - method: POST\n"
+                                     "    path: /v1/many\n"
+                                     "    body:\n"
+                                     "      fields:\n"
+                                     "        a: keep\n";
+
+/* SPEC 7 in the gateway's own records: `bytes_out` is what was handed to
+ * the provider (0 for a buffered request refused before anything left, the
+ * filtered length when forwarded), `removed` stops at 64 paths and
+ * `removed_more` counts the rest, a hashed path parameter is
+ * `transformed:["param.id"]` with the route's template, never its value. */
+Test(audit_format, bytes_out_removed_more_and_path_parameters)
+{
+    e2e_init(&E);
+    e2e_start_partner(&E, "h2c", NULL);
+    e2e_contract(&E, "strict", STRICT_CONTRACT);
+    e2e_contract(&E, "par", PARAM_CONTRACT);
+    cr_assert(e2e_start_gateway(&E, NULL));
+    const char *h[] = {H_PURPOSE, H_JSON, NULL};
+    struct e2e_resp r;
+    char rid1[64], rid2[64], rid3[64];
+
+    /* buffered (unlisted: reject): 100 KB of the kept member are produced
+     * before the unlisted one refuses the whole request */
+    static char strict_body[100 * 1024 + 32];
+    size_t sn = (size_t)snprintf(strict_body, sizeof(strict_body), "{\"a\":\"");
+    memset(strict_body + sn, 'x', 100 * 1024);
+    snprintf(strict_body + sn + 100 * 1024, sizeof(strict_body) - sn - 100 * 1024, "\",\"zz\":2}");
+    e2e_curl(&E, "POST", "/strict/v1/x", h, strict_body, NULL, &r);
+    expect_error(&r, 422, "unlisted_field");
+    snprintf(rid1, sizeof(rid1), "%s", e2e_header(&r, "privgate-request-id"));
+    e2e_resp_free(&r);
+
+    char many[2048];
+    size_t n = (size_t)snprintf(many, sizeof(many), "{\"a\":1");
+    for (int i = 0; i < 70; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n, ",\"m%02d\":%d", i, i);
+    snprintf(many + n, sizeof(many) - n, "}");
+    e2e_curl(&E, "POST", "/par/v1/many", h, many, NULL, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(rid2, sizeof(rid2), "%s", e2e_header(&r, "privgate-request-id"));
+    e2e_resp_free(&r);
+
+    e2e_curl(&E, "GET", "/par/v1/customers/C-7731/x", h, NULL, NULL, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(rid3, sizeof(rid3), "%s", e2e_header(&r, "privgate-request-id"));
+    e2e_resp_free(&r);
+    /* (the refused request was never recorded: it did not leave) */
+    cr_expect_eq(e2e_count_lines(E.record), 2);
+    json_t *up = recorded(&E, 0);
+    cr_assert(up);
+    cr_expect_str_eq(jstr(up, "body"), "{\"a\":1}");
+    json_decref(up);
+    up = recorded(&E, 1);
+    cr_assert(up);
+    cr_expect(strstr(jstr(up, "path"), "C-7731") == NULL, "the parameter was not hashed");
+    json_decref(up);
+
+    cr_assert_eq(e2e_stop(E.gw_pid, SIGTERM, 10000), 0);
+    E.gw_pid = 0;
+    char *log = e2e_read(E.audit, NULL);
+    cr_assert(log);
+    cr_expect(strstr(log, "C-7731") == NULL, "a path parameter value in the audit log");
+
+    json_t *j = record_of(log, rid1);
+    cr_assert(j, "no record for the refused request");
+    cr_expect_str_eq(jstr(j, "outcome"), "refused");
+    cr_expect_eq(json_integer_value(json_object_get(j, "bytes_in")),
+                 (json_int_t)strlen(strict_body));
+    cr_expect_eq(json_integer_value(json_object_get(j, "bytes_out")), 0,
+                 "bytes_out of a request refused before anything left");
+    json_decref(j);
+
+    j = record_of(log, rid2);
+    cr_assert(j, "no record for the 70-member request");
+    json_t *rm = json_object_get(j, "removed");
+    cr_expect_eq(json_array_size(rm), 64);
+    cr_expect_str_eq(json_string_value(json_array_get(rm, 0)), "body.m00");
+    cr_expect_eq(json_integer_value(json_object_get(j, "removed_more")), 6);
+    cr_expect_eq(json_integer_value(json_object_get(j, "bytes_out")), 7, "the filtered {\"a\":1}");
+    json_decref(j);
+
+    j = record_of(log, rid3);
+    cr_assert(j, "no record for the path parameter request");
+    cr_expect_str_eq(jstr(j, "route"), "/v1/customers/{id}/x");
+    json_t *tr = json_object_get(j, "transformed");
+    cr_expect_eq(json_array_size(tr), 1);
+    cr_expect_str_eq(json_string_value(json_array_get(tr, 0)), "param.id");
+    json_decref(j);
+    free(log);
+}
