@@ -359,45 +359,100 @@ Test(lifecycle, hundred_streams_on_one_connection_and_several_connections)
     free(rec);
 }
 
+/* SHOP_CONTRACT that also keeps the email. */
+static char *shop_keeping_email(void)
+{
+    size_t cap = sizeof(SHOP_CONTRACT) + 64;
+    char *c2 = malloc(cap);
+    cr_assert(c2);
+    snprintf(c2, cap, "%s", SHOP_CONTRACT);
+    char *at = strstr(c2, "        order_id: keep\n");
+    cr_assert(at);
+    char rest[2048];
+    snprintf(rest, sizeof(rest), "%s", at);
+    snprintf(at, cap - (size_t)(at - c2), "        email: keep\n%s", rest);
+    return c2;
+}
+
+static size_t count_text(const char *path, const char *needle)
+{
+    char *p = e2e_read(path, NULL);
+    size_t n = 0;
+    for (char *q = p; q && (q = strstr(q, needle)) != NULL; q++)
+        n++;
+    free(p);
+    return n;
+}
+
+/* Reloads that really overlap the load: the provider answers after 20 ms
+ * so that requests are in flight, each SIGHUP is sent while requests are
+ * still to come (fewer recorded than sent) and after 100 more arrived
+ * since the previous one, and the set alternates between two contracts
+ * (without and with the email). Every request is answered 2xx, and every
+ * forwarded body is one of the two filtered forms — both occur. */
 Test(lifecycle, sighup_under_load_loses_no_request)
 {
     e2e_init(&E);
-    e2e_start_partner(&E, "h2c", NULL);
+    const char *extra[] = {"--delay-ms", "20", NULL};
+    e2e_start_partner(&E, "h2c", extra);
     e2e_contract(&E, "shop", SHOP_CONTRACT);
     cr_assert(e2e_start_gateway(&E, NULL));
+    char *keep_email = shop_keeping_email();
     const char *f = e2e_path(&E, "order.json");
     char fp[512];
     snprintf(fp, sizeof(fp), "%s", f);
     e2e_write(fp, "%s", ORDER);
+    const int total = 3000;
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
         int failed;
-        int ok = h2load(fp, 3000, 4, 20, &failed);
-        _exit(ok == 3000 && failed == 0 ? 0 : 1);
+        int ok = h2load(fp, total, 4, 20, &failed);
+        _exit(ok == total && failed == 0 ? 0 : 1);
     }
-    /* reload while the load runs: each reload waits for the previous */
+    size_t mark = 0;
     for (int i = 1; i <= 5; i++) {
+        cr_assert(wait_lines(E.record, mark + 100, 60000), "the load stopped");
+        mark = e2e_count_lines(E.record);
+        cr_expect_lt(mark, (size_t)total, "reload %d came after the load", i);
+        e2e_contract(&E, "shop", i % 2 ? keep_email : SHOP_CONTRACT);
         kill(E.gw_pid, SIGHUP);
-        char want[64];
-        snprintf(want, sizeof(want), "reloaded");
         long end = now_ms() + 10000;
-        size_t seen = 0;
-        while (now_ms() < end) {
-            char *p = e2e_read(E.gw_err, NULL);
-            seen = 0;
-            for (char *q = p; q && (q = strstr(q, want)) != NULL; q++)
-                seen++;
-            free(p);
-            if (seen >= (size_t)i) break;
+        while (count_text(E.gw_err, "reloaded") < (size_t)i && now_ms() < end) {
             struct timespec ts = {0, 5000000L};
             nanosleep(&ts, NULL);
         }
-        cr_expect_geq(seen, (size_t)i);
+        cr_expect_geq(count_text(E.gw_err, "reloaded"), (size_t)i);
     }
+    free(keep_email);
     int st;
     waitpid(pid, &st, 0);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "requests were lost during reloads");
+    cr_expect_eq(e2e_count_lines(E.record), (size_t)total);
+    /* the forwarded bodies: exactly two forms, with and without the email */
+    char *forms[3] = {NULL, NULL, NULL};
+    size_t nforms = 0;
+    for (size_t i = 0; i < (size_t)total; i++) {
+        json_t *j = recorded(&E, i);
+        if (!j) break;
+        const char *b = jstr(j, "body");
+        bool known = false;
+        for (size_t k = 0; k < nforms; k++)
+            known |= b && strcmp(forms[k], b) == 0;
+        if (!known && b && nforms < 3) forms[nforms++] = strdup(b);
+        json_decref(j);
+    }
+    cr_expect_eq(nforms, 2, "%zu distinct forwarded bodies", nforms);
+    if (nforms == 2) {
+        bool e0 = strstr(forms[0], "ann@example.com") != NULL;
+        bool e1 = strstr(forms[1], "ann@example.com") != NULL;
+        cr_expect(e0 != e1, "one form keeps the email, the other not: %s / %s", forms[0], forms[1]);
+        for (size_t k = 0; k < 2; k++)
+            cr_expect(strstr(forms[k], "C-1001") == NULL && strstr(forms[k], "\"order_id\":7"),
+                      "%s", forms[k]);
+    }
+    for (size_t k = 0; k < nforms; k++)
+        free(forms[k]);
 }
 
 Test(lifecycle, idle_connection_gets_goaway_and_is_closed)
@@ -710,8 +765,11 @@ static pid_t start_held(char *release, char *out, size_t outcap)
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/hold/v1/ping?hold=1", E.gw_port);
     snprintf(out, outcap, "%s", e2e_path(&E, "held.out"));
-    char *argv[] = {"curl", "-sS", "--http2-prior-knowledge", "--max-time", "60", "-o",
-                    "/dev/null", "-w", "%{http_code}", "-H", H_PURPOSE, url, NULL};
+    char *argv[] = {"curl",       "-sS",     "--http2-prior-knowledge",
+                    "--max-time", "60",      "-o",
+                    "/dev/null",  "-w",      "%{http_code}",
+                    "-H",         H_PURPOSE, url,
+                    NULL};
     pid_t curl = e2e_spawn(argv, out, NULL);
     /* the provider has it (recorded on arrival, answered on release) */
     cr_assert(wait_lines(E.record, 1, 10000), "the held request did not reach the provider");
@@ -926,4 +984,130 @@ Test(lifecycle, settings_on_the_wire)
     for (uint32_t sid = 1; sid < 15; sid += 2)
         cr_expect_eq(c.rst[sid], 0u, "stream %u was refused", sid);
     raw_close(&c);
+}
+
+/* A POST of JSON to |path| on stream |sid|, its body to follow. */
+static void raw_post(struct rawh2 *c, uint32_t sid, const char *path)
+{
+    uint8_t b[512];
+    size_t n = 9;
+    n += hlit(b + n, 3, NULL, "POST");
+    b[n++] = 0x86; /* :scheme http */
+    n += hlit(b + n, 4, NULL, path);
+    n += hlit(b + n, 1, NULL, "127.0.0.1");
+    n += hlit(b + n, 0, "privgate-purpose", "orders");
+    n += hlit(b + n, 0, "privgate-caller", "orders-service");
+    n += hlit(b + n, 0, "content-type", "application/json");
+    rframe(b, n - 9, RF_HEADERS, 0x4, sid); /* END_HEADERS */
+    raw_send(c, b, n);
+}
+
+static void raw_data(struct rawh2 *c, uint32_t sid, const char *p, bool end)
+{
+    uint8_t b[1024];
+    size_t l = strlen(p);
+    cr_assert(l + 9 <= sizeof(b));
+    rframe(b, l, RF_DATA, end ? 0x1 : 0, sid);
+    memcpy(b + 9, p, l);
+    raw_send(c, b, 9 + l);
+}
+
+/* Starts partner (--log-streams) and gateway with the shop contracts. */
+static void start_logged(char *log, size_t cap)
+{
+    e2e_init(&E);
+    snprintf(log, cap, "%s", e2e_path(&E, "streams.log"));
+    const char *extra[] = {"--log-streams", log, NULL};
+    e2e_start_partner(&E, "h2c", extra);
+    e2e_contract(&E, "shop", SHOP_CONTRACT);
+    e2e_contract(&E, "strict", STRICT_CONTRACT);
+    cr_assert(e2e_start_gateway(&E, NULL));
+}
+
+/* A valid reload while a request is in flight: the request finishes on the
+ * rule set it started with (its email removed, though the email arrives
+ * after the reload), the next one gets the new set (email kept). */
+Test(lifecycle, valid_reload_keeps_the_old_set_for_a_request_in_flight)
+{
+    char log[512];
+    start_logged(log, sizeof(log));
+    struct rawh2 c;
+    raw_open(&c, E.gw_port);
+    raw_post(&c, 1, "/shop/v1/orders");
+    raw_data(&c, 1, "{\"order_id\":7,\"customer_id\":\"C-1001\",", false);
+    /* the request has started upstream: it holds its rule set */
+    cr_assert(wait_text(log, "headers conn=", 10000), "the request did not start upstream");
+    char *keep_email = shop_keeping_email();
+    e2e_contract(&E, "shop", keep_email);
+    free(keep_email);
+    kill(E.gw_pid, SIGHUP);
+    cr_assert(wait_text(E.gw_err, "reloaded", 10000));
+    raw_data(&c, 1, "\"email\":\"ann@example.com\",\"items\":[{\"sku\":\"B-1\"}]}", true);
+    cr_assert(raw_until_bool(&c, &c.ended[1], 10000), "no answer");
+    cr_expect_eq(c.status[1], 200);
+    raw_close(&c);
+    json_t *j = recorded(&E, 0);
+    cr_assert(j);
+    cr_expect(strstr(jstr(j, "body"), "ann@example.com") == NULL,
+              "the in-flight request used the new set: %s", jstr(j, "body"));
+    cr_expect(strstr(jstr(j, "body"), "\"order_id\":7") != NULL, "%s", jstr(j, "body"));
+    json_decref(j);
+    const char *h[] = {H_PURPOSE, H_CALLER, H_JSON, NULL};
+    struct e2e_resp r;
+    e2e_curl(&E, "POST", "/shop/v1/orders", h, ORDER, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    e2e_resp_free(&r);
+    j = recorded(&E, 1);
+    cr_assert(j);
+    cr_expect(strstr(jstr(j, "body"), "ann@example.com") != NULL, "the new set is not used: %s",
+              jstr(j, "body"));
+    json_decref(j);
+}
+
+/* unlisted: reject, seen from the provider's side: a refused request opens
+ * no stream at all (not merely "never completed"). The valid request sent
+ * after it on the same connection — same worker, same upstream connection —
+ * is the first and only stream the provider sees. */
+Test(lifecycle, unlisted_reject_opens_no_upstream_stream)
+{
+    char log[512];
+    start_logged(log, sizeof(log));
+    struct rawh2 c;
+    raw_open(&c, E.gw_port);
+    raw_post(&c, 1, "/strict/v1/x");
+    raw_data(&c, 1, "{\"a\":1,", false);
+    raw_data(&c, 1, "\"zz\":2}", true);
+    cr_assert(raw_until_bool(&c, &c.ended[1], 10000));
+    cr_expect_eq(c.status[1], 422);
+    cr_expect_str_eq(c.error[1], "unlisted_field");
+    raw_post(&c, 3, "/strict/v1/x");
+    raw_data(&c, 3, "{\"a\":2}", true);
+    cr_assert(raw_until_bool(&c, &c.ended[3], 10000));
+    cr_expect_eq(c.status[3], 200);
+    raw_close(&c);
+    cr_expect_eq(e2e_count_lines(log), 1, "streams opened upstream:\n%s", e2e_read(log, NULL));
+    cr_expect_eq(count_text(log, "headers conn=1 stream=1 "), 1);
+    cr_expect_eq(e2e_count_lines(E.record), 1);
+}
+
+/* A body found invalid after filtered bytes left: the provider saw the
+ * stream open (HEADERS, part of the body) and then reset, never complete;
+ * the caller gets 400 invalid_body. */
+Test(lifecycle, invalid_at_the_end_resets_the_upstream_stream)
+{
+    char log[512];
+    start_logged(log, sizeof(log));
+    struct rawh2 c;
+    raw_open(&c, E.gw_port);
+    raw_post(&c, 1, "/shop/v1/bulk");
+    raw_data(&c, 1, "[{\"a\":1},{\"b\":2},", false);
+    cr_assert(wait_text(log, "headers conn=1 stream=1 end=0", 10000),
+              "the request did not start upstream");
+    raw_data(&c, 1, "x]", true);
+    cr_assert(raw_until_bool(&c, &c.ended[1], 10000), "no answer");
+    cr_expect_eq(c.status[1], 400);
+    cr_expect_str_eq(c.error[1], "invalid_body");
+    raw_close(&c);
+    cr_expect(wait_text(log, "rst conn=1 stream=1 ", 10000), "the upstream stream was not reset");
+    cr_expect_eq(e2e_count_lines(E.record), 0, "the provider saw the request complete");
 }

@@ -132,11 +132,42 @@ Test(upstream, connection_reset_mid_response)
     /* the head was already forwarded: the caller sees the stream reset */
     cr_expect_neq(r.curl_rc, 0, "curl should fail, got %d: %s", r.status, r.body);
     e2e_resp_free(&r);
-    /* the gateway keeps serving */
+    cr_expect_eq(e2e_count_lines(E.record), 1);
+    /* the gateway keeps serving: the same provider, answering normally now
+     * (restarted on its port without --break-response), gets the next
+     * request on a new connection */
+    int port = E.up_port;
+    cr_assert_eq(e2e_stop(E.up_pid, SIGTERM, 5000), 0);
+    E.up_pid = 0;
+    char listen[64];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    const char *normal[] = {"--listen", listen, NULL};
+    e2e_start_partner(&E, "h2c", normal);
+    cr_assert_eq(E.up_port, port);
     struct e2e_resp r2;
     post(&r2);
-    cr_expect(r2.curl_rc != 0 || r2.status == 200);
+    cr_expect_eq(r2.status, 200, "after a reset mid-response: %d %s", r2.status, r2.body);
     e2e_resp_free(&r2);
+    cr_expect_eq(e2e_count_lines(E.record), 2);
+}
+
+/* server_name: the name sent (SNI) and verified against the certificate,
+ * for an upstream given by address (the certificate names localhost). */
+Test(upstream, tls_server_name_matching_the_certificate)
+{
+    e2e_init(&E);
+    e2e_start_partner(&E, "tls", NULL);
+    contract_with("  url: @UPS@\n  ca: @CA@\n  server_name: localhost\n");
+    start(NULL);
+    struct e2e_resp r;
+    post(&r);
+    cr_assert_eq(r.status, 200, "status %d: %s", r.status, r.body);
+    e2e_resp_free(&r);
+    json_t *j = recorded(&E, 0);
+    cr_assert(j);
+    cr_expect_str_eq(jstr(j, "scheme"), "https");
+    cr_expect_str_eq(jstr(j, "body"), "{\"a\":1}");
+    json_decref(j);
 }
 
 Test(upstream, not_http2)
