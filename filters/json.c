@@ -1907,6 +1907,9 @@ struct flt_json *flt_json_new(uint32_t max_depth)
         return NULL;
     }
     f->cap = max_depth;
+    /* never 0, the rm_epoch of a memo entry that knows nothing, even for a
+     * filter fed without flt_json_reset() first */
+    f->epoch = 1;
     (void)flt__json_set_simd(f, FLT__SIMD_AVX2);
     return f;
 }

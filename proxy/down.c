@@ -820,6 +820,9 @@ int px__h2s_req_body(struct px_h2s *h, const char *data, size_t len)
 }
 
 static void h2_final_goaway(struct px_down *dc);
+/* The opaque data of the drain's PING: only its ACK (not a SETTINGS ACK,
+ * nor the ACK of a PING the peer made up) ends the round trip. */
+#define PX_DRAIN_PING "pgdrain1"
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
@@ -833,11 +836,17 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         /* the handshake is done (TLS, preface, SETTINGS): from now on the
          * connection may wait for its first request as long as
          * idle_timeout allows — pools open connections ahead of use */
-        if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) dc->had_request = true;
-        /* fall through */
+        if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+            dc->had_request = true;
+            budget_take(dc); /* floods: each costs an ACK */
+        }
+        return 0;
     case NGHTTP2_PING:
-        if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) budget_take(dc); /* floods: each costs an ACK */
-        else if (dc->final_goaway_at) h2_final_goaway(dc); /* a round trip after the notice */
+        if (!(f->hd.flags & NGHTTP2_FLAG_ACK))
+            budget_take(dc); /* floods: each costs an ACK */
+        else if (dc->final_goaway_at &&
+                 memcmp(f->ping.opaque_data, PX_DRAIN_PING, sizeof(f->ping.opaque_data)) == 0)
+            h2_final_goaway(dc); /* a round trip after the notice: our PING's ACK only */
         return 0;
     case NGHTTP2_DATA:
         /* an empty DATA frame that does not end the stream does nothing but
@@ -1225,14 +1234,13 @@ static void h2_goaway(struct px_down *dc)
 {
     if (dc->goaway || !dc->base.s) return;
     dc->goaway = true;
-    if (dc->base.w->draining && !dc->calm &&
-        nghttp2_submit_shutdown_notice(dc->base.s) == 0) {
+    if (dc->base.w->draining && !dc->calm && nghttp2_submit_shutdown_notice(dc->base.s) == 0) {
         /* RFC 9113 6.8: GOAWAY(2^31-1) first, so that a request the peer
          * sends before it reads the notice is still processed (answered
          * 503 shutting_down, px__h2s_head_done) instead of being dropped;
          * the final GOAWAY follows a round trip later (the PING's ACK), or
          * after PX_LINGER_MS from a peer that does not answer PINGs */
-        nghttp2_submit_ping(dc->base.s, NGHTTP2_FLAG_NONE, NULL);
+        nghttp2_submit_ping(dc->base.s, NGHTTP2_FLAG_NONE, (const uint8_t *)PX_DRAIN_PING);
         dc->final_goaway_at = now_ms(dc) + PX_LINGER_MS;
         watch_arm(dc, dc->streams != NULL);
         px__sess_dirty(&dc->base);

@@ -247,13 +247,19 @@ int px_serve(const char *config_path)
         for (size_t l = 0; l < G.nlisteners; l++)
             fds[w][l] = -1;
     }
+    /* every port before any socket of ours listens: two listeners of this
+     * config on one port (127.0.0.1 and 0.0.0.0, say) share it as the
+     * workers do, and only another process's socket is refused */
     for (size_t l = 0; l < G.nlisteners; l++) {
         const struct ctr_listen *ls = &cfg->listen[l];
-        uint16_t port = ls->port;
-        if (probe_port(ls->host, port, err, sizeof(err)) != 0) {
+        if (probe_port(ls->host, ls->port, err, sizeof(err)) != 0) {
             fprintf(stderr, "privgate: cannot start: %s\n", err);
             goto out;
         }
+    }
+    for (size_t l = 0; l < G.nlisteners; l++) {
+        const struct ctr_listen *ls = &cfg->listen[l];
+        uint16_t port = ls->port;
         for (unsigned w = 0; w < G.nworkers; w++) {
             int fd = px_listen_socket(ls->host, port, true, err, sizeof(err));
             if (fd < 0) {

@@ -42,6 +42,14 @@ static void list_push(struct px_h2s **head, struct px_h2s *h)
     *head = h;
 }
 
+/* The last (oldest) element of a list, or NULL. */
+static struct px_h2s *list_tail(struct px_h2s *head)
+{
+    while (head && head->unext)
+        head = head->unext;
+    return head;
+}
+
 static void idle_cb(uv_timer_t *t);
 
 /* An upstream connection without streams for idle_timeout is closed. */
@@ -698,13 +706,13 @@ static void up_ready(struct px_conn *c, const char *err)
     nghttp2_session_set_local_window_size(u->base.s, NGHTTP2_FLAG_NONE, 0, PX_CONN_WINDOW);
     u->state = PX_UP_READY;
     up_idle_check(u);
-    /* one waiting stream leaves now (px__up_submit), the others with the
-     * provider's SETTINGS (up_settings) */
-    struct px_h2s *h = u->pending;
+    /* one waiting stream leaves now (px__up_submit), the oldest, the
+     * others with the provider's SETTINGS (up_settings) */
+    struct px_h2s *h = list_tail(u->pending);
     while (h && u->state == PX_UP_READY && u->nactive == 0) {
-        struct px_h2s *next = h->unext;
+        struct px_h2s *older = h->uprev;
         px__h2s_try_submit(h);
-        h = next;
+        h = older;
     }
     px__sess_dirty(&u->base);
 }
@@ -722,10 +730,12 @@ static void up_settings(struct px_up *u)
     if (u->state != PX_UP_READY) return;
     uint32_t max =
         nghttp2_session_get_remote_settings(u->base.s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    /* oldest first (the list is newest first): the streams that waited
+     * longest stay, the newest move */
     uint32_t kept = u->nactive;
-    struct px_h2s *h = u->pending;
+    struct px_h2s *h = list_tail(u->pending);
     while (h && u->state == PX_UP_READY) {
-        struct px_h2s *next = h->unext;
+        struct px_h2s *older = h->uprev;
         if (kept >= max && max > 0 && !h->room_moved) {
             px__up_detach(h);
             h->room_moved = true;
@@ -733,13 +743,13 @@ static void up_settings(struct px_up *u)
         } else {
             kept++;
         }
-        h = next;
+        h = older;
     }
-    h = u->pending;
+    h = list_tail(u->pending);
     while (h && u->state == PX_UP_READY) {
-        struct px_h2s *next = h->unext;
+        struct px_h2s *older = h->uprev;
         px__h2s_try_submit(h);
-        h = next;
+        h = older;
     }
     px__sess_dirty(&u->base);
 }

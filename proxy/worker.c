@@ -409,6 +409,11 @@ static void async_cb(uv_async_t *a)
         struct ctr_set *old = w->set;
         w->set = n;
         if (old) ctr_set_unref(old);
+        /* up.c's cached pool key holds the old set (its secrets, keys)
+         * alive: let it go with the set, not at the next request */
+        if (w->key_set) ctr_set_unref(w->key_set);
+        w->key_set = NULL;
+        w->key_up = NULL;
     }
     if (atomic_load(&w->stop)) start_drain(w);
 }

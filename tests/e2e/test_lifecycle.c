@@ -568,19 +568,29 @@ static void raw_send(struct rawh2 *c, const void *p, size_t n)
     cr_assert_eq(send(c->fd, p, n, MSG_NOSIGNAL), (ssize_t)n, "send: %s", strerror(errno));
 }
 
-/* A GET of |path| with purpose and caller, on stream |sid|, ending it. */
-static void raw_get(struct rawh2 *c, uint32_t sid, const char *path)
+/* |pre| (frames, may be empty), then a GET of |path| with purpose and
+ * caller on stream |sid|, ending it, in one write. */
+static void raw_send_with_get(struct rawh2 *c, const void *pre, size_t prelen, uint32_t sid,
+                              const char *path)
 {
     uint8_t b[512];
+    cr_assert_leq(prelen, 128);
+    if (prelen) memcpy(b, pre, prelen);
+    uint8_t *h = b + prelen;
     size_t n = 9;
-    n += hlit(b + n, 2, NULL, "GET");
-    b[n++] = 0x86; /* :scheme http */
-    n += hlit(b + n, 4, NULL, path);
-    n += hlit(b + n, 1, NULL, "127.0.0.1");
-    n += hlit(b + n, 0, "privgate-purpose", "orders");
-    n += hlit(b + n, 0, "privgate-caller", "orders-service");
-    rframe(b, n - 9, RF_HEADERS, 0x4 | 0x1, sid); /* END_HEADERS | END_STREAM */
-    raw_send(c, b, n);
+    n += hlit(h + n, 2, NULL, "GET");
+    h[n++] = 0x86; /* :scheme http */
+    n += hlit(h + n, 4, NULL, path);
+    n += hlit(h + n, 1, NULL, "127.0.0.1");
+    n += hlit(h + n, 0, "privgate-purpose", "orders");
+    n += hlit(h + n, 0, "privgate-caller", "orders-service");
+    rframe(h, n - 9, RF_HEADERS, 0x4 | 0x1, sid); /* END_HEADERS | END_STREAM */
+    raw_send(c, b, prelen + n);
+}
+
+static void raw_get(struct rawh2 *c, uint32_t sid, const char *path)
+{
+    raw_send_with_get(c, NULL, 0, sid, path);
 }
 
 static void raw_frame(struct rawh2 *c, const uint8_t *f, size_t len)
@@ -861,6 +871,49 @@ Test(lifecycle, sigterm_sends_shutdown_notice_then_503_shutting_down_then_goaway
     raw_close(&c);
     finish_held(curl, release, out);
     cr_expect_eq(e2e_stop(E.gw_pid, SIGTERM, 10000), 0, "exit status after the drain");
+    E.gw_pid = 0;
+}
+
+/* Only the ACK of the gateway's own drain PING ends the round trip: a PING
+ * ACK the caller makes up (or a SETTINGS ACK) right after the notice must
+ * not bring the final GOAWAY forward and drop the request that follows it
+ * unanswered. Before the fix the final GOAWAY (last-stream-id 0) came at
+ * once; now it comes only with the 1 s fallback, so one that arrives sooner
+ * than half of that is the bug, whatever the machine's speed. */
+Test(lifecycle, a_made_up_ping_ack_does_not_end_the_drain_round_trip)
+{
+    char release[512], out[512];
+    pid_t curl = start_held(release, out, sizeof(out));
+    struct rawh2 c;
+    raw_open(&c, E.gw_port);
+    kill(E.gw_pid, SIGTERM);
+    cr_assert(raw_until_int(&c, &c.ngoaway, 0, 10000), "no GOAWAY after SIGTERM");
+    long t_notice = now_ms();
+    cr_expect_eq(c.goaway_last[0], 0x7fffffffu);
+    /* a PING ACK with data of our own, then a request, in one write: the
+     * gateway reads both together */
+    uint8_t ack[17];
+    rframe(ack, 8, RF_PING, 0x1, 0);
+    memcpy(ack + 9, "madeup!!", 8);
+    raw_send_with_get(&c, ack, sizeof(ack), 1, "/hold/v1/ping");
+    cr_assert(raw_until_int(&c, &c.ngoaway, 1, 10000), "no final GOAWAY");
+    long dt = now_ms() - t_notice;
+    if (c.goaway_last[1] < 1) {
+        /* only the 1 s fallback may end the round trip without our ACK
+         * (a machine stalled that long before reading the request) */
+        cr_expect_geq(dt, 500,
+                      "final GOAWAY (last 0) %ld ms after the notice: the made-up "
+                      "ACK ended the round trip and the request was dropped",
+                      dt);
+    } else {
+        cr_expect(raw_until_bool(&c, &c.ended[1], 10000), "stream 1 processed, not answered");
+        cr_expect_eq(c.status[1], 503);
+        cr_expect_str_eq(c.error[1], "shutting_down");
+    }
+    cr_expect_eq(e2e_count_lines(E.record), 1); /* only the held request */
+    raw_close(&c);
+    finish_held(curl, release, out);
+    cr_expect_eq(e2e_stop(E.gw_pid, SIGTERM, 10000), 0);
     E.gw_pid = 0;
 }
 
