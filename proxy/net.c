@@ -783,27 +783,66 @@ int px_h2_flush(nghttp2_session *s, struct px_conn *c)
     return 0;
 }
 
-int px_listen_socket(const char *host, uint16_t port, bool reuseport, char *err, size_t errlen)
+/* The socket address of a listener's numeric |host| (or "localhost").
+ * False when it is neither. */
+static bool listen_addr(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *sl)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
     if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
         a4->sin_port = htons(port);
-        sl = sizeof(*a4);
+        *sl = sizeof(*a4);
     } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons(port);
-        sl = sizeof(*a6);
+        *sl = sizeof(*a6);
     } else if (strcmp(host, "localhost") == 0) {
         a4->sin_family = AF_INET;
         a4->sin_port = htons(port);
         a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        sl = sizeof(*a4);
+        *sl = sizeof(*a4);
     } else {
+        return false;
+    }
+    return true;
+}
+
+/* Is the port of a listener free? The workers' sockets all carry
+ * SO_REUSEPORT, and Linux lets any SO_REUSEPORT socket of the same user
+ * join a port held by SO_REUSEPORT sockets: a second privgate (or any such
+ * server) on the port would start and share the connections. A bind with
+ * SO_REUSEADDR alone (not listening, closed at once) fails with EADDRINUSE
+ * while anything listens on the port, and still succeeds over connections
+ * in TIME_WAIT (a restart). Two instances started in the same instant can
+ * both pass before either listens: the check is for the common mistake,
+ * not a lock. Port 0 is not checked: the kernel never picks a port in use
+ * for it. Returns 0 when free (or when
+ * px_listen_socket will say what is wrong), else -1 with the error in |err|. */
+int px_port_taken(const char *host, uint16_t port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (port == 0 || !listen_addr(host, port, &ss, &sl)) return 0;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0; /* the real bind reports it */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int rc = 0;
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 && errno == EADDRINUSE) {
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", host, (unsigned)port, strerror(errno));
+        rc = -1;
+    }
+    close(fd);
+    return rc;
+}
+
+int px_listen_socket(const char *host, uint16_t port, bool reuseport, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (!listen_addr(host, port, &ss, &sl)) {
         snprintf(err, errlen, "%s: not a numeric address", host);
         return -1;
     }

@@ -174,6 +174,9 @@ nghttp2_mem *px_pool_nghttp2_mem(void);
  * one socket per worker), bound to |host|:|port| (numeric). Returns the
  * fd, or -1 with |err| set. */
 int px_listen_socket(const char *host, uint16_t port, bool reuseport, char *err, size_t errlen);
+/* -1 (and the start-up error in |err|) when another socket listens on
+ * |host|:|port|, which SO_REUSEPORT would otherwise let us share. */
+int px_port_taken(const char *host, uint16_t port, char *err, size_t errlen);
 /* The port |fd| is bound to. */
 uint16_t px_socket_port(int fd);
 

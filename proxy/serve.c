@@ -124,53 +124,6 @@ static unsigned cpu_count(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
-/* Is the port of a listener free? The workers' sockets all carry
- * SO_REUSEPORT, and Linux lets any SO_REUSEPORT socket of the same user
- * join a port held by SO_REUSEPORT sockets: a second privgate (or any such
- * server) on the port would start and share the connections. A bind with
- * SO_REUSEADDR alone (not listening, closed at once) fails with EADDRINUSE
- * while anything listens on the port, and still succeeds over connections
- * in TIME_WAIT (a restart). Two instances started in the same instant can
- * both pass before either listens: the check is for the common mistake,
- * not a lock. Port 0 is not checked: the kernel never picks a port in use
- * for it. Returns 0 when free, else -1 with the start-up error in |err|. */
-static int probe_port(const char *host, uint16_t port, char *err, size_t errlen)
-{
-    if (port == 0) return 0;
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(port);
-        sl = sizeof(*a6);
-    } else if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(port);
-        sl = sizeof(*a4);
-    } else if (strcmp(host, "localhost") == 0) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(port);
-        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        sl = sizeof(*a4);
-    } else {
-        return 0; /* px_listen_socket says why */
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return 0; /* the real bind reports it */
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    int rc = 0;
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 && errno == EADDRINUSE) {
-        snprintf(err, errlen, "cannot listen on %s:%u: %s", host, (unsigned)port, strerror(errno));
-        rc = -1;
-    }
-    close(fd);
-    return rc;
-}
-
 static void close_fds(int **fds, unsigned nw, size_t nl)
 {
     for (unsigned w = 0; w < nw; w++) {
@@ -252,7 +205,7 @@ int px_serve(const char *config_path)
      * workers do, and only another process's socket is refused */
     for (size_t l = 0; l < G.nlisteners; l++) {
         const struct ctr_listen *ls = &cfg->listen[l];
-        if (probe_port(ls->host, ls->port, err, sizeof(err)) != 0) {
+        if (px_port_taken(ls->host, ls->port, err, sizeof(err)) != 0) {
             fprintf(stderr, "privgate: cannot start: %s\n", err);
             goto out;
         }
