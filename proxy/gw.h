@@ -87,8 +87,8 @@ struct px_down {
     int handles;                 /* tcp + idle; freed at 0 */
     bool goaway;
     uint64_t final_goaway_at; /* draining: shutdown notice sent, the final GOAWAY is due then */
-    char caller[256]; /* mTLS subject CN or first DNS SAN, "" when none */
-    bool mtls;        /* client_ca listener: the caller header is ignored */
+    char caller[256];         /* mTLS subject CN or first DNS SAN, "" when none */
+    bool mtls;                /* client_ca listener: the caller header is ignored */
     /* ---- downstream protocol (HTTP/1.1 downstream: h1down.c) ---- */
     const struct px_down_proto *proto; /* NULL until known (ALPN or the first bytes) */
     struct px_h1 *h1;                  /* HTTP/1.1 state; NULL for h2 */
@@ -129,9 +129,9 @@ struct px_up {
     char authority[300];
     uint16_t port;
     bool tls;
-    bool settings_seen; /* the provider's first SETTINGS arrived: its stream limit is known */
+    bool settings_seen;  /* the provider's first SETTINGS arrived: its stream limit is known */
     uint32_t room_guess; /* streams taken before SETTINGS (0: 100); a sibling's known limit */
-    uv_timer_t ctimer; /* connect + handshake timeout, then idle timeout */
+    uv_timer_t ctimer;   /* connect + handshake timeout, then idle timeout */
     uv_getaddrinfo_t gai;
     bool gai_pending;
     int handles;            /* open uv handles; freed at 0 */

@@ -104,7 +104,7 @@ static void file_sha(const char *path, char out[80])
     unsigned char md[32];
     unsigned mdlen = 0;
     cr_assert(EVP_Digest(b, len, md, &mdlen, EVP_sha256(), NULL) && mdlen == 32);
-    strcpy(out, "sha256:");
+    memcpy(out, "sha256:", 8);
     for (int i = 0; i < 32; i++)
         snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
     free(b);
@@ -126,10 +126,11 @@ static char *cut_path(const char *name)
 
 static char *rep(char c, size_t n, const char *tail)
 {
-    char *p = malloc(n + strlen(tail) + 1);
+    size_t tl = strlen(tail);
+    char *p = malloc(n + tl + 1);
     cr_assert(p);
     memset(p, c, n);
-    strcpy(p + n, tail);
+    memcpy(p + n, tail, tl + 1);
     return p;
 }
 
