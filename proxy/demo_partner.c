@@ -10,6 +10,7 @@
  *                         [--delay-ms N] [--status N] [--break-response]
  *                         [--max-echo N] [--goaway-after N] [--refuse-every N]
  *                         [--no-content-length] [--max-streams N] [--log-streams F]
+ *                         [--take-no-body]
  *                         fault injection (tests/e2e/test_faults.c):
  *                         [--reset-request-after BYTES] [--close-request-after BYTES]
  *                         [--reset-response] [--stall-response] [--garbage-response]
@@ -46,6 +47,7 @@ struct opts {
     bool goaway_on_connect;  /* GOAWAY(last stream 0) at once, process nothing */
     const char *hold_file;   /* answer paths with "hold=1" once this file exists */
     unsigned max_streams;    /* SETTINGS_MAX_CONCURRENT_STREAMS (nghttp2 refuses above it) */
+    bool take_no_body;       /* never opens a flow-control window: a provider that stops reading */
     const char *log_streams; /* one line per request HEADERS and RST_STREAM received */
 };
 
@@ -555,7 +557,18 @@ static void on_connection(uv_stream_t *server, int status)
     uv_idle_init(g_loop, &d->idle);
     d->idle.data = d;
     d->serial = ++g_conns;
-    nghttp2_session_server_new(&d->s, g_cbs, d);
+    if (O.take_no_body) {
+        /* no WINDOW_UPDATE ever: the client may send the initial windows
+         * (64 KiB), then nothing more */
+        nghttp2_option *opt = NULL;
+        if (nghttp2_option_new(&opt) == 0) {
+            nghttp2_option_set_no_auto_window_update(opt, 1);
+            nghttp2_session_server_new2(&d->s, g_cbs, d, opt);
+            nghttp2_option_del(opt);
+        }
+    } else {
+        nghttp2_session_server_new(&d->s, g_cbs, d);
+    }
     if (px_conn_accept(&d->conn, server, O.h2c ? NULL : g_ctx) != 0) dconn_kill(d);
 }
 
@@ -583,7 +596,7 @@ static void usage(void)
           "       [--refuse-every N] [--no-content-length] [--reset-request-after BYTES]\n"
           "       [--close-request-after BYTES] [--reset-response] [--stall-response]\n"
           "       [--garbage-response] [--garbage] [--goaway-on-connect] [--hold-file FILE]\n"
-          "       [--max-streams N] [--log-streams FILE]\n",
+          "       [--max-streams N] [--log-streams FILE] [--take-no-body]\n",
           stderr);
 }
 
@@ -622,6 +635,8 @@ int main(int argc, char **argv)
             O.goaway_on_connect = true;
         } else if (strcmp(a, "--no-content-length") == 0) {
             O.no_length = true;
+        } else if (strcmp(a, "--take-no-body") == 0) {
+            O.take_no_body = true;
         } else if (!v) {
             usage();
             return 2;

@@ -119,3 +119,72 @@ Test(stream, a_body_invalid_at_its_end_never_reaches_the_provider_complete)
     cr_expect_str_eq(jstr(j, "path"), "/v1/ping");
     json_decref(j);
 }
+
+/* ------------------------------------------------------ back-pressure */
+
+static struct e2e S;
+
+static void stall_setup(void)
+{
+    e2e_init(&S);
+    /* a provider that stops reading: it never opens a flow-control window */
+    const char *const extra[] = {"--take-no-body", NULL};
+    e2e_start_partner(&S, "h2c", extra);
+    e2e_contract(&S, "shop", SHOP_CONTRACT);
+    if (!e2e_start_gateway(&S, "limits:\n  max_body: 128MiB\n  upstream_timeout: 2s\n")) {
+        char *err = e2e_read(S.gw_err, NULL);
+        cr_assert_fail("gateway did not start: %s", err ? err : "");
+    }
+}
+
+static void stall_teardown(void)
+{
+    e2e_fini(&S);
+}
+
+/* HTTP/2 flow control end to end: while the provider takes nothing, the
+ * gateway reads the caller's body only as far as its windows and pipes
+ * allow (a few hundred KiB), not the whole 64 MiB, and answers 504
+ * upstream_timeout when upstream_timeout passes. */
+Test(stream_stall, a_provider_that_takes_nothing_stops_the_callers_upload, .init = stall_setup,
+     .fini = stall_teardown)
+{
+    char hex[65];
+    const char *f = e2e_path(&S, "big.json");
+    char fp[512];
+    snprintf(fp, sizeof(fp), "%s", f);
+    size_t n = write_array(fp, 64u << 20, NULL, hex);
+    long before = peak_rss_kib(S.gw_pid);
+    const char *h[] = {H_PURPOSE, H_CALLER, H_JSON, NULL};
+    struct e2e_resp r;
+    e2e_curl(&S, "POST", "/shop/v1/bulk", h, NULL, fp, &r);
+    expect_error(&r, 504, "upstream_timeout");
+    e2e_resp_free(&r);
+    long after = peak_rss_kib(S.gw_pid);
+    /* the audit record says how much of the body the gateway read */
+    cr_assert(e2e_wait_file(S.audit, 10000));
+    size_t len = 0;
+    char *log = NULL;
+    for (int i = 0; i < 100 && (!log || !strchr(log, '\n')); i++) {
+        free(log);
+        e2e_wait_file(S.audit, 100);
+        log = e2e_read(S.audit, &len);
+    }
+    cr_assert(log && strchr(log, '\n'), "no audit record");
+    json_t *j = json_loads(log, JSON_DISABLE_EOF_CHECK, NULL);
+    free(log);
+    cr_assert(j);
+    json_int_t bytes_in = json_integer_value(json_object_get(j, "bytes_in"));
+    json_int_t bytes_out = json_integer_value(json_object_get(j, "bytes_out"));
+    json_decref(j);
+    fprintf(stderr, "body %zu bytes: gateway read %lld, sent %lld; peak RSS %ld -> %ld KiB\n", n,
+            (long long)bytes_in, (long long)bytes_out, before, after);
+    cr_expect_gt(bytes_in, 0);
+    cr_expect_lt(bytes_in, 8 << 20, "read %lld bytes of a body nobody takes", (long long)bytes_in);
+    /* the provider's initial stream window (the partner's SETTINGS: 1 MiB),
+     * no more */
+    cr_expect_leq(bytes_out, 1 << 20, "%lld bytes sent past the provider's window",
+                  (long long)bytes_out);
+    cr_expect_lt(after - before, 16 * 1024, "RSS grew by %ld KiB", after - before);
+    cr_expect_eq(e2e_count_lines(S.record), 0);
+}
