@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -120,9 +121,15 @@ size_t e2e_count_lines(const char *path)
 
 pid_t e2e_spawn(char *const argv[], const char *out_path, const char *err_path)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
+        /* a test that dies (crash, timeout) takes its servers with it:
+         * orphans would hold the test runner's output pipes open and hang
+         * it, and keep their ports */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
         int in = open("/dev/null", O_RDONLY);
         dup2(in, 0);
         if (out_path) {
