@@ -51,6 +51,9 @@
  * connection, never per request: 4 connections x 200 requests must stay
  * within 4 x PER_CONN_BOUND, 800 requests. */
 #define PER_CONN_BOUND 4
+/* Allocation calls 700 requests on a warm connection may cost in all
+ * (see the test): pool high-water marks, never one per request */
+#define WARM_CONN_BOUND 32
 
 static struct e2e E;
 static struct pg_alloc_counts *CNT;
@@ -319,10 +322,16 @@ Test(alloc, no_allocation_per_request_after_warm_up)
     uint64_t same = allocs() - before;
     fprintf(stderr, "alloc: %llu allocation calls for 700 requests on a warm connection\n",
             (unsigned long long)same);
-    /* none per request: one allocation per request would show 700. A few
-     * are allowed: 4 matches a new provider connection the pool may open
-     * meanwhile (its px_up and three names; not confirmed), seen in 2 CI runs */
-    cr_expect_leq(same, 4, "%llu allocation calls for 700 requests on a warm connection",
+    /* none per request: one allocation per request would show 700, one
+     * every 20 requests 35. A few are not per request: a pool class whose
+     * free list runs dry because more of its blocks are alive at one
+     * moment than during warm-up (how many frames one read carries, how
+     * many responses wait to be written, depends on scheduling). Traced
+     * (PRIVGATE_ALLOC_TRACE) in a run next to the soak suite: OpenSSL's
+     * 80-byte WPACKET block in SSL_write on the provider connection; CI
+     * saw 8 such calls once */
+    cr_expect_leq(same, WARM_CONN_BOUND,
+                  "%llu allocation calls for 700 requests on a warm connection",
                   (unsigned long long)same);
 
     /* new connections: a fixed cost per connection, none per request. The
