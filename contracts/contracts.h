@@ -209,22 +209,40 @@ struct ctr_request {
 #define CTR_MAX_FWD_HEADERS 64
 #define CTR_PATH_MAX 8192
 
-/* The verdict on a request's head, and how to filter its body. */
+/* The verdict on a request's head, and how to filter its body.
+ *
+ * Layout: the gateway keeps one decision per exchange in flight (hundreds),
+ * so a request finds its decision cold in the cache and pays a miss per
+ * cache line it touches. The fields every request reads or writes come
+ * first, together (128 bytes); then the refusal message (only its first
+ * byte is written when the request is forwarded), the forwarded headers
+ * (only the first nfwd entries are touched), the path (only its first
+ * path_len + 1 bytes) and the report (flt_report_init touches only its
+ * counters). */
 struct ctr_decision {
-    int status;        /* 0 = forward; else the HTTP status of the refusal */
+    int status; /* 0 = forward; else the HTTP status of the refusal */
+    enum ctr_body_kind body_kind;
     const char *error; /* SPEC 5 code, NULL when forwarded */
-    char message[256]; /* for the error body; names paths, never values */
     const struct ctr_contract *contract;
     const struct ctr_route *route;
     struct flt_str method;
-    char path[CTR_PATH_MAX]; /* forwarded :path (base path + rewritten path + filtered query) */
     size_t path_len;
+    size_t nfwd;
+    bool injected; /* an upstream.auth credential was added: it is fwd[nfwd - 1] */
+    /* The request's caller and privgate-purpose headers as ctr_decide
+     * found them (the first of each name, compared without case; views
+     * into the request), valid when |scanned| — ctr_decide looks at the
+     * headers only once the route matched. Lets the audit log skip its
+     * own look-up. */
+    bool scanned;
+    const struct ctr_header *caller_hdr, *purpose_hdr;
+    struct flt_body_config body; /* for flt_body when route->body == CTR_BODY_FIELDS */
+    /* for the error body; names paths, never values ("" when forwarded:
+     * only its first byte is written then, next to the fields above) */
+    char message[256];
     struct ctr_header fwd[CTR_MAX_FWD_HEADERS]; /* forwarded headers (views into the request, or
                                                  the contract's injected credential) */
-    size_t nfwd;
-    bool injected;               /* an upstream.auth credential was added: it is fwd[nfwd - 1] */
-    struct flt_body_config body; /* for flt_body when route->body == CTR_BODY_FIELDS */
-    enum ctr_body_kind body_kind;
+    char path[CTR_PATH_MAX]; /* forwarded :path (base path + rewritten path + filtered query) */
     struct flt_report report;
 };
 

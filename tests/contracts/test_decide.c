@@ -474,3 +474,168 @@ Test(decide, forbidden_purpose_any_case)
     ctr_decide(&cfg, carrier, &req, &d);
     REFUSED(403, "purpose_not_allowed");
 }
+
+/* ctr_decide accepts paths of "plain" bytes without flt_path_check: for
+ * every byte, in a segment and as a whole segment (alone and doubled:
+ * dot segments), the verdict and the forwarded path must be the check's. */
+static void path_agrees(const char *path, size_t len)
+{
+    char p[64];
+    cr_assert_lt(len, sizeof p);
+    memcpy(p, path, len);
+    p[len] = 0;
+    struct ctr_request req = {
+        .method = S("PUT"),
+        .path = {p, len},
+        .caller = S("orders-service"),
+        .purpose = S("order-fulfillment"),
+    };
+    int rc = ctr_decide(&set->config, carrier, &req, &d);
+    bool ok = flt_path_check(p, len) == 0;
+    if (ok) {
+        cr_expect_eq(rc, 0, "byte 0x%02x: %s", (unsigned char)p[len - 1], d.message);
+        cr_expect_eq(d.path_len, 4 + len);
+        cr_expect(memcmp(d.path, "/api", 4) == 0 && memcmp(d.path + 4, p, len) == 0);
+    } else {
+        cr_expect_eq(rc, 400, "byte 0x%02x: %d", (unsigned char)p[len - 1], rc);
+        cr_expect_str_eq(d.message, "invalid request path");
+    }
+}
+
+Test(decide, plain_path_bytes_agree_with_path_check)
+{
+    for (int c = 1; c < 256; c++) {
+        if (c == '?' || c == '#' || c == '/') continue; /* the query's, refused, a separator */
+        char seg[3] = {(char)c, (char)c, 0};
+        char p[40];
+        int n = snprintf(p, sizeof p, "/v1/labels/x%cy", c);
+        path_agrees(p, (size_t)n);
+        n = snprintf(p, sizeof p, "/v1/labels/%c", c);
+        path_agrees(p, (size_t)n);
+        n = snprintf(p, sizeof p, "/v1/labels/%s/z", seg);
+        path_agrees(p, (size_t)n);
+    }
+    /* paths shorter than 8 bytes (checked a byte at a time): no route
+     * matches them, so a path that passes is 404, one that does not 400 */
+    for (int c = 1; c < 256; c++) {
+        if (c == '?' || c == '#') continue;
+        char p[8];
+        int n = snprintf(p, sizeof p, "/a%c", c);
+        int rc = simple("PUT", p);
+        cr_expect_eq(rc, flt_path_check(p, (size_t)n) == 0 ? 404 : 400, "byte 0x%02x: %d", c, rc);
+        n = snprintf(p, sizeof p, "/%c%c", c, c);
+        rc = simple("PUT", p);
+        cr_expect_eq(rc, flt_path_check(p, (size_t)n) == 0 ? 404 : 400, "byte 0x%02x: %d", c, rc);
+    }
+    /* and the usual shapes */
+    const char *const paths[] = {"/v1/labels/a/b/c.pdf", "/v1/labels/a%2Fb", "/v1/labels/%2e%2e",
+                                 "/v1/labels/..;x",      "/v1/labels/a;b/x", "/v1/labels/~user_1-2",
+                                 "/v1/labels//x",        "/v1/labels/"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        path_agrees(paths[i], strlen(paths[i]));
+}
+
+/* Routes without a hashed parameter forward the path as sent (copied, not
+ * rewritten): the same bytes flt_template_rewrite writes. */
+Test(decide, unhashed_template_path_as_rewrite_writes)
+{
+    const char *const paths[] = {"/v1/orders/o-1",       "/v1/orders/a%20b", "/v1/orders/%C3%A9",
+                                 "/v1/labels/a/b/c.pdf", "/v1/shipments",    "/v1/labels/"};
+    const char *const methods[] = {"GET", "GET", "GET", "PUT", "POST", "PUT"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        const char *p = paths[i];
+        int rc = decide(carrier, methods[i], p, NULL, 0, "orders-service", "order-fulfillment");
+        cr_assert_eq(rc, 0, "%s: %s", p, d.message);
+        char want[128] = "/api";
+        long n = flt_template_rewrite(&d.route->tmpl, p, strlen(p), NULL, want + 4, sizeof want - 5,
+                                      NULL);
+        cr_assert_geq(n, 0, "%s", p);
+        want[4 + n] = 0;
+        cr_expect_str_eq(d.path, want);
+        cr_expect_eq(d.path_len, strlen(want));
+        cr_expect_eq(d.report.transformed.n, 0);
+    }
+}
+
+/* "application/json" is recognised without flt_media_parse: the same
+ * answer as the parser's, and its neighbours still go through it. */
+Test(decide, content_type_json_fast_path_agrees)
+{
+    const char *const types[] = {"application/json",
+                                 "Application/JSON",
+                                 "application/json; charset=utf-8",
+                                 "application/json;charset=latin1",
+                                 "application/jsonx",
+                                 "application/jso",
+                                 "application/json\t",
+                                 "application/x-ndjson",
+                                 "text/json"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        struct ctr_header h[1] = {{S("content-type"), {types[i], strlen(types[i])}}};
+        int rc =
+            decide(carrier, "POST", "/v1/shipments", h, 1, "orders-service", "order-fulfillment");
+        enum flt_media m = FLT_MEDIA_NONE;
+        int e = flt_media_parse(types[i], strlen(types[i]), &m);
+        if (e < 0 || m == FLT_MEDIA_OTHER || m == FLT_MEDIA_NONE) {
+            cr_expect_eq(rc, 415, "%s", types[i]);
+        } else {
+            cr_expect_eq(rc, 0, "%s: %s", types[i], d.message);
+            cr_expect_eq(d.body.media, m, "%s", types[i]);
+        }
+    }
+}
+
+/* The caller and purpose headers ctr_decide found are handed on (the
+ * audit log uses them); before the route matched none were looked at. */
+Test(decide, scanned_caller_and_purpose_headers)
+{
+    struct ctr_header h[] = {H("accept", "*/*"), H("privgate-purpose", "returns"),
+                             H("privgate-caller", "returns-service"),
+                             H("privgate-purpose", "order-fulfillment")};
+    cr_assert_eq(decide(carrier, "POST", "/v1/shipments", h, 4, NULL, NULL), 0, "%s", d.message);
+    cr_expect(d.scanned);
+    cr_expect_eq(d.purpose_hdr, &h[1]); /* the first of the name */
+    cr_expect_eq(d.caller_hdr, &h[2]);
+    struct ctr_header none[] = {H("accept", "*/*")};
+    cr_assert_eq(decide(carrier, "POST", "/v1/shipments", none, 1, "orders-service", "returns"), 0);
+    cr_expect(d.scanned);
+    cr_expect_null(d.caller_hdr);
+    cr_expect_null(d.purpose_hdr);
+    decide(carrier, "POST", "/v1/nowhere", h, 4, NULL, NULL);
+    REFUSED(404, "unknown_route");
+    cr_expect(!d.scanned);
+    cr_expect_null(d.caller_hdr);
+    cr_expect_null(d.purpose_hdr);
+}
+
+/* A route of literal segments is matched by comparing the path with the
+ * route's path as written: the same answer as the template walk. */
+Test(decide, literal_route_match_agrees_with_template)
+{
+    const struct ctr_route *ship = NULL;
+    for (size_t i = 0; i < carrier->nroutes; i++)
+        if (strcmp(carrier->routes[i].path, "/v1/shipments") == 0) ship = &carrier->routes[i];
+    cr_assert_not_null(ship);
+    const char *const paths[] = {"/v1/shipments",
+                                 "/v1/shipments/",
+                                 "/v1//shipments",
+                                 "/v1/shipment",
+                                 "/v1/shipmentsx",
+                                 "/V1/shipments",
+                                 "/v1/shipments?",
+                                 "/v1",
+                                 "/"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        const char *p = paths[i];
+        const char *qm = strchr(p, '?');
+        size_t plen = qm ? (size_t)(qm - p) : strlen(p);
+        bool match = flt_template_match(&ship->tmpl, p, plen);
+        int rc = simple("POST", p);
+        if (match) {
+            cr_expect_eq(rc, 0, "%s: %s", p, d.message);
+            cr_expect_eq(d.route, ship, "%s", p);
+        } else {
+            cr_expect_eq(rc, 404, "%s: %d", p, rc);
+        }
+    }
+}

@@ -548,3 +548,58 @@ Test(audit_format, bytes_out_removed_more_and_path_parameters)
     json_decref(j);
     free(log);
 }
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Records are formatted in place in the worker's 1 MiB ring when 48 KiB
+ * (the longest record) fit before its end, else in the line buffer and
+ * copied in two parts: 12,000 records of some 250 bytes, over 2 workers,
+ * go round each ring at least once. Every record must reach the file whole
+ * (one line, one record), once, and none may be lost to a full ring
+ * without being counted. */
+Test(audit_format, records_whole_across_ring_wrap)
+{
+    start(NULL, false, NULL);
+    const int n = 12000;
+    cr_assert_eq(h2load_unknown(n, 4), n);
+    char *log = NULL;
+    size_t lines = 0;
+    long long lost = 0;
+    for (long end = now_ms() + 30000; now_ms() < end; nap()) {
+        free(log);
+        size_t len = 0;
+        log = e2e_read(E.audit, &len);
+        lines = log ? count_in(log, "\n") : 0;
+        lost = metric(LOST_FULL) + metric(LOST_WRITE);
+        if ((long long)lines + lost >= n) break;
+    }
+    cr_assert_eq((long long)lines + lost, n, "%zu lines + %lld lost != %d", lines, lost, n);
+    cr_expect(lines > (size_t)n / 2, "%zu lines written", lines);
+    char **ids = calloc(lines, sizeof(*ids));
+    cr_assert(ids);
+    size_t k = 0;
+    for (char *l = log; *l;) {
+        char *eol = strchr(l, '\n');
+        cr_assert(eol, "last line not ended");
+        *eol = '\0';
+        cr_assert(strncmp(l, "{\"ts\":\"", 7) == 0 && eol[-1] == '}', "not a whole record: %s", l);
+        cr_expect_eq(count_in(l, "{\"ts\":"), 1, "%s", l);
+        cr_expect(strstr(l, ",\"status\":404,\"outcome\":\"refused\""), "%s", l);
+        char *rid = strstr(l, "\"request_id\":\"");
+        cr_assert(rid, "%s", l);
+        char *q = strchr(rid + 14, '"');
+        cr_assert(q, "%s", l);
+        *q = '\0'; /* compare the ids alone */
+        ids[k++] = rid + 14;
+        l = eol + 1;
+    }
+    cr_assert_eq(k, lines);
+    qsort(ids, k, sizeof(*ids), cmp_str);
+    for (size_t i = 1; i < k; i++)
+        cr_assert(strcmp(ids[i - 1], ids[i]) != 0, "request id twice: %s", ids[i]);
+    free(ids);
+    free(log);
+}

@@ -571,3 +571,100 @@ Test(auditcache, records_name_exactly_the_right_paths_across_shapes_cuts_and_rel
     free(n257b);
     free(nutf);
 }
+
+#define CONTRACT_HEADS                                                                             \
+    "contract: 1\n"                                                                                \
+    "provider: headtest\n"                                                                         \
+    "name: Audit head cache test\n"                                                                \
+    "purposes: [orders, ordera]\n"                                                                 \
+    "callers: [orders-service, ordersxservice]\n"                                                  \
+    "upstream:\n"                                                                                  \
+    "  url: @UP@\n"                                                                                \
+    "  insecure: true\n"                                                                           \
+    "routes:\n"                                                                                    \
+    "  - method: POST\n"                                                                           \
+    "    path: /v1/orders\n"                                                                       \
+    "    body:\n"                                                                                  \
+    "      fields:\n"                                                                              \
+    "        order_id: keep\n"
+
+/* The head fragments (caller .. route, contract) are cached per caller and
+ * purpose with their bytes packed in one buffer: callers and purposes of
+ * the same length (the same slot) that differ in one byte, listed or not,
+ * must each get their own words, repeated (cache hits) or alternating. */
+Test(auditcache, heads_follow_caller_and_purpose_bytes)
+{
+    e2e_init(&E);
+    e2e_start_partner(&E, "h2c", NULL);
+    e2e_contract(&E, "headtest", CONTRACT_HEADS);
+    if (!e2e_start_gateway(&E, NULL)) {
+        char *err = e2e_read(E.gw_err, NULL);
+        cr_assert_fail("gateway did not start: %s", err ? err : "");
+    }
+    static const struct {
+        const char *caller, *purpose;
+        bool caller_listed, purpose_listed;
+    } cases[] = {
+        {"orders-service", "orders", true, true},  {"ordersxservice", "orders", true, true},
+        {"ordersyservice", "orders", false, true}, {"orders-service", "ordera", true, true},
+        {"orders-service", "orderb", true, false}, {"ordersxservice", "ordera", true, true},
+    };
+    enum { NC = sizeof(cases) / sizeof(cases[0]), ROUNDS = 3 };
+    char rid[ROUNDS * 2 * NC][64];
+    int idx[ROUNDS * 2 * NC];
+    int n = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < NC; i++) {
+            for (int rep = 0; rep < 2; rep++) { /* the second one hits */
+                int c = round == 1 ? NC - 1 - i : i;
+                char hc[64], hp[64];
+                snprintf(hc, sizeof hc, "privgate-caller: %s", cases[c].caller);
+                snprintf(hp, sizeof hp, "privgate-purpose: %s", cases[c].purpose);
+                const char *h[] = {hc, hp, H_JSON, NULL};
+                struct e2e_resp r;
+                e2e_curl(&E, "POST", "/headtest/v1/orders", h, "{\"order_id\":1}", NULL, &r);
+                int want = !cases[c].caller_listed || !cases[c].purpose_listed ? 403 : 200;
+                cr_assert_eq(r.status, want, "%s %s: %d", cases[c].caller, cases[c].purpose,
+                             r.status);
+                const char *x = e2e_header(&r, "privgate-request-id");
+                cr_assert(x);
+                snprintf(rid[n], sizeof rid[n], "%s", x);
+                idx[n++] = c;
+                e2e_resp_free(&r);
+            }
+        }
+    }
+    cr_assert_eq(e2e_stop(E.gw_pid, SIGTERM, 10000), 0);
+    E.gw_pid = 0;
+    char *log = e2e_read(E.audit, NULL);
+    cr_assert(log);
+    for (int k = 0; k < n; k++) {
+        char key[96];
+        snprintf(key, sizeof key, "\"request_id\":\"%s\"", rid[k]);
+        char *rec = strstr(log, key);
+        cr_assert(rec, "no record for %s", rid[k]);
+        char *eol = strchr(rec, '\n');
+        cr_assert(eol);
+        char line[2048];
+        size_t len = (size_t)(eol - rec);
+        cr_assert_lt(len, sizeof line);
+        memcpy(line, rec, len);
+        line[len] = '\0';
+        int c = idx[k];
+        char want[128];
+        if (cases[c].caller_listed)
+            snprintf(want, sizeof want, ",\"caller\":\"%s\",", cases[c].caller);
+        else
+            snprintf(want, sizeof want, ",\"caller\":null,");
+        cr_expect(strstr(line, want), "request %d: want %s in %s", k, want, line);
+        if (cases[c].purpose_listed)
+            snprintf(want, sizeof want, ",\"purpose\":\"%s\",", cases[c].purpose);
+        else
+            snprintf(want, sizeof want, ",\"purpose\":null,");
+        cr_expect(strstr(line, want), "request %d: want %s in %s", k, want, line);
+        cr_expect(strstr(line, ",\"provider\":\"headtest\",\"purpose\":"), "%s", line);
+        cr_expect(strstr(line, ",\"route\":\"/v1/orders\","), "%s", line);
+        cr_expect(strstr(line, ",\"contract\":\"sha256:"), "%s", line);
+    }
+    free(log);
+}
