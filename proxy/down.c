@@ -149,7 +149,7 @@ static ssize_t err_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len
     struct px_h2s *h = src->ptr;
     size_t n = h->errlen - h->erroff;
     if (n > len) n = len;
-    memcpy(buf, h->errbody + h->erroff, n);
+    if (n) memcpy(buf, h->errbody + h->erroff, n);
     h->erroff += n;
     if (h->erroff == h->errlen) *flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
@@ -211,7 +211,13 @@ static void h2s_credit_req(struct px_h2s *h);
 static void h2s_req_drop(struct px_h2s *h)
 {
     uint64_t unconsumed = h->req.unconsumed;
-    px__pipe_clear(h->w, &h->req);
+    /* the bytes of a DATA frame nghttp2 framed but could not send yet
+     * stay: it sends them (as it would have sent a copy) before our
+     * RST_STREAM */
+    if (h->req_promised)
+        px__pipe_trim(h->w, &h->req, h->req_promised);
+    else
+        px__pipe_clear(h->w, &h->req);
     h->req.unconsumed = unconsumed;
     if (unconsumed && h->dc && !h->dc->base.dead) h2s_credit_req(h);
     h->req.unconsumed = 0;
@@ -237,10 +243,15 @@ static void h2s_answer(struct px_h2s *h, int status, const char *code, const cha
     char emsg[400], ecode[64];
     json_escape(emsg, sizeof(emsg), msg ? msg : "");
     json_escape(ecode, sizeof(ecode), code);
-    int n = snprintf(h->errbody, sizeof(h->errbody),
-                     "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"request_id\":\"%s\"}}\n",
-                     ecode, emsg, h->rid);
-    h->errlen = n < 0 ? 0 : ((size_t)n >= sizeof(h->errbody) ? sizeof(h->errbody) - 1 : (size_t)n);
+    /* out of memory: the status and privgate-error still tell, without a body */
+    if (!h->errbody) h->errbody = px_pool_alloc(PX_ERRBODY_MAX);
+    int n =
+        h->errbody
+            ? snprintf(h->errbody, PX_ERRBODY_MAX,
+                       "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"request_id\":\"%s\"}}\n",
+                       ecode, emsg, h->rid)
+            : 0;
+    h->errlen = n < 0 ? 0 : ((size_t)n >= PX_ERRBODY_MAX ? PX_ERRBODY_MAX - 1 : (size_t)n);
     h->erroff = 0;
     char st[8], clen[24];
     snprintf(st, sizeof(st), "%d", status);
@@ -312,6 +323,7 @@ void px__h2s_down_closed(struct px_h2s *h)
 {
     if (!h->down_open) return;
     h->down_open = false;
+    h->t_end = px__clock_ns(h->w);
     if (h->dc && h->dc->hdr_h == h) h->dc->hdr_h = NULL;
     down_unlink(h);
     if (!h->outcome) {
@@ -447,21 +459,38 @@ void px__h2s_try_submit(struct px_h2s *h)
     px__up_submit(h);
 }
 
-/* Response body from upstream, read by the downstream session. */
+/* Response body from upstream, read by the downstream session without a
+ * copy: the read callback says how many bytes the DATA frame carries
+ * (NGHTTP2_DATA_FLAG_NO_COPY), down_send_data writes them from the
+ * response pipe's chunks straight into the connection's output. The pipe
+ * is only cleared once the stream is closed (px__h2s_down_closed), when
+ * nghttp2 drops a frame it has not sent. */
 static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
                          nghttp2_data_source *src, void *ud)
 {
     (void)s;
     (void)id;
+    (void)buf;
     (void)ud;
     struct px_h2s *h = src->ptr;
-    size_t n = px__pipe_read(h->w, &h->resp, buf, len);
-    if (px__h2s_resp_taken(h, n)) {
+    size_t n = h->resp.bytes < len ? (size_t)h->resp.bytes : len;
+    if (n == h->resp.bytes && h->resp.eof)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
-        return (ssize_t)n;
-    }
-    if (n == 0) return NGHTTP2_ERR_DEFERRED;
+    else if (n == 0)
+        return NGHTTP2_ERR_DEFERRED;
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     return (ssize_t)n;
+}
+
+static int down_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd, size_t len,
+                          nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    struct px_down *dc = ud;
+    struct px_h2s *h = src->ptr;
+    int rv = px__send_data(h->w, &dc->base.conn, f, hd, len, &h->resp, NULL);
+    if (rv == 0) px__h2s_resp_taken(h, len);
+    return rv;
 }
 
 bool px__h2s_resp_taken(struct px_h2s *h, size_t n)
@@ -746,7 +775,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *
         }
         return 0;
     }
-    if (h->nhdr >= PX_MAX_HEADERS) {
+    if (!px__h2s_hdr_room(h)) {
         h->head_err = 431;
         return 0;
     }
@@ -911,7 +940,8 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
     (void)ud;
     struct px_h2s *h = nghttp2_session_get_stream_user_data(s, id);
     if (!h) return 0;
-    nghttp2_session_set_stream_user_data(s, id, NULL);
+    /* (no need to clear the stream's user data: nghttp2 finds no closed
+     * stream any more, nghttp2_session_get_stream) */
     px__h2s_down_closed(h);
     return 0;
 }
@@ -964,6 +994,7 @@ nghttp2_session_callbacks *px__down_callbacks(void)
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_session_callbacks_set_unpack_extension_callback(cb, on_unpack_ext);
+    nghttp2_session_callbacks_set_send_data_callback(cb, down_send_data);
     return cb;
 }
 
@@ -1408,6 +1439,7 @@ static void dc_on_read(struct px_conn *c, const char *p, size_t n)
 {
     struct px_down *dc = c->ud;
     if (dc->base.dead) return;
+    px__clock_tick(dc->base.w); /* the exchanges these bytes open share one start time */
     if (dc->h1) {
         px__h1_read(dc, p, n);
         return;

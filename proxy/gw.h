@@ -59,6 +59,21 @@ struct px_pipe {
 void px__pipe_write(struct px_worker *w, struct px_pipe *p, const char *d, size_t n);
 size_t px__pipe_read(struct px_worker *w, struct px_pipe *p, uint8_t *buf, size_t cap);
 void px__pipe_clear(struct px_worker *w, struct px_pipe *p);
+/* px__pipe_read, and the chunks read to their end go to |keep| (when not
+ * NULL) instead of back to the pool: bytes sent upstream kept for a
+ * replay without a copy (px__up_retry puts them back in front). */
+size_t px__pipe_read_keep(struct px_worker *w, struct px_pipe *p, uint8_t *buf, size_t cap,
+                          struct px_pipe *keep);
+/* Drops all but the first |n| unread bytes of |p|. */
+void px__pipe_trim(struct px_worker *w, struct px_pipe *p, size_t n);
+/* nghttp2 send_data_callback body for a DATA frame whose read callback
+ * returned |len| bytes of |p| with NGHTTP2_DATA_FLAG_NO_COPY: the frame
+ * header and those bytes go straight from the pipe's chunks into |c|'s
+ * output (no copy into nghttp2's frame buffer); chunks read to their end
+ * go to |keep| or back to the pool. Returns 0 or an nghttp2 error code
+ * (NGHTTP2_ERR_WOULDBLOCK: |c| has no room for the whole frame yet). */
+int px__send_data(struct px_worker *w, struct px_conn *c, const nghttp2_frame *f, const uint8_t *hd,
+                  size_t len, struct px_pipe *p, struct px_pipe *keep);
 
 /* -------------------------------------------------------------- sessions */
 
@@ -150,63 +165,77 @@ struct px_up {
 
 /* --------------------------------------------------------------- streams */
 
+/* Header fields kept inline in a px_h2s; a head with more takes a pool
+ * block sized for PX_MAX_HEADERS (px__h2s_hdr_room, px__h2s_rnv_room). With
+ * 320 exchanges in flight each request finds its exchange cold in the
+ * cache: arrays sized for 128 fields made a 14.9 KiB object whose scalar
+ * fields were spread over 15 cache lines and 4 pages. */
+#define PX_HDR_INLINE 24  /* request fields */
+#define PX_RHDR_INLINE 16 /* response fields */
+
 struct px_h2s {
+    /* ---- scalar state, zeroed per exchange (px__h2s_get), packed in the
+     * first cache lines: every request touches most of it ---- */
     struct px_worker *w;
     struct px_h2s *next_free;
     /* downstream side */
     struct px_down *dc;
-    int32_t id;
     struct px_h2s *dprev, *dnext;
     /* upstream side */
     struct px_up *uc;
-    int32_t up_id;
     struct px_h2s *uprev, *unext; /* in uc->pending or uc->active */
-    bool in_pending, in_active;
+    int32_t id;
+    int32_t up_id;
     /* request head: header rcbufs are kept (incref) until release */
     struct ctr_set *set;
     const struct ctr_contract *contract;
-    nghttp2_rcbuf *rc[2 * PX_MAX_HEADERS + 4];
-    size_t nrc;
-    struct ctr_header hdr[PX_MAX_HEADERS];
-    size_t nhdr;
-    struct flt_str method, path;
-    uint64_t header_bytes;
-    int head_err; /* 0 or the status of a head refusal (431) */
-    /* verdict and body */
     struct ctr_decision *d; /* allocated once with the pooled object */
     struct flt_body *body;
     uint32_t body_depth;
-    struct px_pipe req, resp;
-    /* copy of the request body bytes already sent upstream, kept (up to
-     * PX_REPLAY_MAX) until the response head arrives, so that a stream the
-     * provider refuses can be sent again */
-    struct px_pipe replay;
-    bool replay_ok;
-    /* response head from upstream */
-    nghttp2_nv rnv[PX_MAX_HEADERS + 2];
-    size_t nrnv;
-    nghttp2_rcbuf *rrc[2 * PX_MAX_HEADERS];
-    size_t nrrc;
+    int head_err; /* 0 or the status of a head refusal (431) */
+    struct flt_str method, path;
+    uint64_t header_bytes;
+    /* header arrays: the inline ones below, or a pool block (overflow) */
+    nghttp2_rcbuf **rc; /* request rcbufs: 2 per field, + :method, :path */
+    struct ctr_header *hdr;
+    nghttp2_nv *rnv; /* response head from upstream */
+    nghttp2_rcbuf **rrc;
+    uint16_t nrc, nhdr, nrnv, nrrc;
     char rstatus[4];
+    bool in_pending, in_active;
     bool rhead_bad;
-    /* state */
     bool down_open, up_open;
     bool decided, body_seen, req_end, req_done, buffer_all;
     bool up_submitted, up_end_seen;
-    bool up_rst;       /* a RST_STREAM was submitted for up_id: never a second (down.c) */
-    uint8_t retries;   /* upstream attempts after a refused stream */
-    uint8_t moves;     /* moved, never sent, off a connection that went away (up.c) */
-    bool room_moved;   /* moved once off a connection whose stream limit it did not fit */
-    uint64_t req_sent; /* request body bytes handed to the upstream session */
-    bool responded;    /* a response head was submitted downstream */
-    bool finished;     /* the gateway answered or gave up: ignore further input */
+    bool up_rst;     /* a RST_STREAM was submitted for up_id: never a second (down.c) */
+    uint8_t retries; /* upstream attempts after a refused stream */
+    uint8_t moves;   /* moved, never sent, off a connection that went away (up.c) */
+    bool room_moved; /* moved once off a connection whose stream limit it did not fit */
+    bool responded;  /* a response head was submitted downstream */
+    bool finished;   /* the gateway answered or gave up: ignore further input */
     bool resp_done;
     bool timer_on;
+    bool replay_ok;
     int status;
+    /* verdict and body */
+    struct px_pipe req, resp;
+    /* the request body chunks already sent upstream (moved off |req|, not
+     * copied: px__send_data, px__pipe_read_keep; the bytes sent from the
+     * chunk |req| is reading are those before its |off|), kept while no
+     * more than PX_REPLAY_MAX were sent and until the response head
+     * arrives, so that a stream the provider refuses can be sent again
+     * (px__up_retry) */
+    struct px_pipe replay;
+    uint64_t req_sent; /* request body bytes handed to the upstream session */
+    /* request bytes of a DATA frame nghttp2 has framed (no-copy read
+     * callback) and not sent yet: they stay in |req| until it is sent
+     * (up.c req_read, up_send_data) */
+    size_t req_promised;
     const char *outcome; /* "forwarded" | "refused" | "failed" */
     const char *code;    /* error code or NULL */
-    /* gateway answer */
-    char errbody[768];
+    /* gateway answer: a pool block of PX_ERRBODY_MAX bytes, taken when
+     * the gateway answers (NULL otherwise) */
+    char *errbody;
     size_t errlen, erroff;
     char rid[27];
     /* protections (down.c watchdog): uv_now of the head's start (0 once it
@@ -215,16 +244,36 @@ struct px_h2s {
      * of the stream (trailers too) */
     uint64_t t_head, t_in, t_out;
     uint64_t block_bytes;
-    uv_timer_t timer; /* response timeout; initialised once per pooled object */
-    uint64_t t0;
+    uint64_t t0;        /* uv_hrtime at the exchange's start (px__clock_ns) */
+    uint64_t t_end;     /* and at its end: set when its downstream side closes */
     uint64_t bytes_in;  /* request body bytes received */
     uint64_t bytes_out; /* response body bytes sent to the caller */
     /* upstream_timeout (down.c): while |timer_on|, in the worker's deadline
-     * list (w->tq_*, ordered by |deadline|, uv_now ms); |timer| is never
-     * started: it only frees a trimmed pooled object (worker.c) */
+     * list (w->tq_*, ordered by |deadline|, uv_now ms) */
     struct px_h2s *tq_prev, *tq_next;
     uint64_t deadline;
+    /* ---- inline header storage (not zeroed: read below the counts) ---- */
+    struct ctr_header hdr_in[PX_HDR_INLINE];
+    nghttp2_rcbuf *rc_in[2 * PX_HDR_INLINE + 4];
+    nghttp2_nv rnv_in[PX_RHDR_INLINE + 2]; /* + :status, + privgate-request-id */
+    nghttp2_rcbuf *rrc_in[2 * PX_RHDR_INLINE];
 };
+#define PX_ERRBODY_MAX 768u
+
+/* worker.c: room for one more request field in h->hdr (and its two rcbufs
+ * in h->rc), growing the arrays past PX_HDR_INLINE; false at PX_MAX_HEADERS
+ * or out of memory. Same for one more response field in h->rnv (two
+ * rcbufs in h->rrc, and the request id px__h2s_respond appends). */
+bool px__h2s_hdr_grow(struct px_h2s *h);
+bool px__h2s_rnv_grow(struct px_h2s *h);
+static inline bool px__h2s_hdr_room(struct px_h2s *h)
+{
+    return h->nhdr < PX_HDR_INLINE || px__h2s_hdr_grow(h);
+}
+static inline bool px__h2s_rnv_room(struct px_h2s *h)
+{
+    return h->nrnv < PX_RHDR_INLINE + 1 || px__h2s_rnv_grow(h);
+}
 
 /* --------------------------------------------------------------- metrics */
 
@@ -331,6 +380,12 @@ struct px_worker {
     struct ctr_set *key_set;
     const struct ctr_upstream *key_up;
     char key[1024];
+    /* worker.c px__clock_ns / px__wall_ms: one clock read per batch of
+     * exchanges instead of one per exchange and use */
+    uint64_t clk_ms, clk_ns;   /* uv_now when |clk_ns| was read; 0: read again */
+    uint64_t wall_at, wall_ms; /* uv_now when |wall_ms| (CLOCK_REALTIME) was read */
+    uint64_t rid_ms;           /* px__request_id: the time part of |rid_ms| */
+    char rid_time[10];
 };
 
 struct px_gw {
@@ -361,6 +416,17 @@ void px__sess_undirty(struct px_sess *s);
 struct px_h2s *px__h2s_get(struct px_worker *w);
 void px__h2s_put(struct px_h2s *h);
 void px__request_id(struct px_worker *w, char out[27]);
+/* uv_hrtime, read at most once per batch: the value is shared by the
+ * exchanges of one socket read or one flush (px__clock_tick starts a
+ * batch: reads and the flush handle call it) and never outlives the loop
+ * iteration (uv_now) it was read in. For exchange start and end times. */
+uint64_t px__clock_ns(struct px_worker *w);
+static inline void px__clock_tick(struct px_worker *w)
+{
+    w->clk_ns = 0;
+}
+/* CLOCK_REALTIME in ms, read once per loop iteration (uv_now). */
+uint64_t px__wall_ms(struct px_worker *w);
 SSL_CTX *px__client_ctx(struct px_worker *w, const char *ca, char *err, size_t errlen);
 
 /* down.c */
@@ -513,5 +579,8 @@ void px__audit_lost(uint64_t *queue_full, uint64_t *write_error);
 /* True while records are being lost: the last write failed, or records
  * were dropped since the last successful write. Any thread. */
 bool px__audit_failing(void);
+/* SIGHUP: the writer reopens the configured audit file (regular files
+ * only) between two batches; a failure keeps the old one. Main thread. */
+void px__audit_reopen(void);
 
 #endif

@@ -448,7 +448,7 @@ static int parse_head(struct px_h1 *x, struct px_h2s *h, char *b, size_t len, st
                 hi->expect_other = true;
         }
         if (keep) {
-            if (h->nhdr >= PX_MAX_HEADERS) return head_err(hi, 431, "too many header fields");
+            if (!px__h2s_hdr_room(h)) return head_err(hi, 431, "too many header fields");
             h->hdr[h->nhdr].name.p = name;
             h->hdr[h->nhdr].name.len = nl;
             h->hdr[h->nhdr].value.p = val;
@@ -823,7 +823,7 @@ static int h1_respond(struct px_h2s *h, const nghttp2_nv *nv, size_t n, enum px_
     out_put(x, "\r\n", 2);
     x->resp_head = true;
     if (body == PX_RESP_ERR) {
-        if (!x->head_method) out_put(x, h->errbody, h->errlen);
+        if (!x->head_method && h->errlen) out_put(x, h->errbody, h->errlen);
         x->resp_complete = true;
     } else if (body == PX_RESP_NONE) {
         x->resp_complete = true;

@@ -409,16 +409,14 @@ static void send_body(struct px_up *u, struct px_h2s *h)
             px__up_kill(u, "connect");
             return;
         }
-        size_t n = px__pipe_read(h->w, &h->req, (uint8_t *)x->ob + OB_FRAME, PX_CHUNK_SIZE);
-        if (h->replay_ok) {
-            if (h->replay.total + n <= PX_REPLAY_MAX) {
-                px__pipe_write(h->w, &h->replay, x->ob + OB_FRAME, n);
-            } else {
-                px__pipe_clear(h->w, &h->replay);
-                h->replay_ok = false;
-            }
-        }
+        /* the chunks read stay with |h| while it may be sent again */
+        size_t n = px__pipe_read_keep(h->w, &h->req, (uint8_t *)x->ob + OB_FRAME, PX_CHUNK_SIZE,
+                                      h->replay_ok ? &h->replay : NULL);
         h->req_sent += n;
+        if (h->replay_ok && h->req_sent > PX_REPLAY_MAX) {
+            px__pipe_clear(h->w, &h->replay);
+            h->replay_ok = false;
+        }
         x->oboff = OB_FRAME;
         x->oblen = OB_FRAME + n;
         if (x->chunked) {
@@ -596,7 +594,7 @@ static int on_headers_complete(http_parser *p)
             vl--;
         for (size_t k = 0; k < vl; k++)
             if (v[k] == '\r' || v[k] == '\n' || v[k] == '\0') return -1; /* obs-fold, ... */
-        if (h->nrnv >= PX_MAX_HEADERS) return -1;
+        if (!px__h2s_rnv_room(h)) return -1;
         nghttp2_nv *nv = &h->rnv[h->nrnv++];
         nv->name = (uint8_t *)n;
         nv->namelen = nl;

@@ -313,6 +313,30 @@ bool px_conn_busy(const struct px_conn *c)
     return c->len > 0 || c->ptlen > 0 || c->ovflen > 0;
 }
 
+bool px_conn_reserve(struct px_conn *c, size_t n)
+{
+    bool ok;
+    if (c->closing || c->wfail) {
+        ok = false;
+    } else if (!c->ssl) {
+        ok = (c->out ? PX_CONN_OUT_CAP - c->len : PX_CONN_OUT_CAP) >= n;
+    } else {
+        /* TLS: what fits in the staging buffer, and beyond, one seal of a
+         * full staging buffer per PX_TLS_CHUNK bytes, each needing room in
+         * |out| (tls_seal) */
+        size_t room = PX_TLS_CHUNK - c->ptlen;
+        if (n <= room) {
+            ok = true;
+        } else {
+            size_t seals = 1 + (n - room - 1) / PX_TLS_CHUNK;
+            ok =
+                c->ovflen == 0 && PX_CONN_OUT_CAP - c->len >= seals * (PX_TLS_CHUNK + PX_TLS_SLACK);
+        }
+    }
+    if (!ok) c->blocked = true;
+    return ok;
+}
+
 size_t px_conn_write(struct px_conn *c, const char *p, size_t n)
 {
     if (c->closing || n == 0) return 0;

@@ -103,6 +103,11 @@ int px_conn_connect(struct px_conn *c, const struct sockaddr *addr, SSL_CTX *ctx
  * output buffer is full: wait for on_writable). Call px_conn_kick after:
  * with TLS, queued plaintext is sealed into records there. */
 size_t px_conn_write(struct px_conn *c, const char *p, size_t n);
+/* Whether px_conn_write takes |n| more bytes at once, whole: for writers
+ * that cannot stop half-way (a DATA frame sent from a body pipe,
+ * px__send_data). False also marks the connection blocked: on_writable
+ * follows once a write completes. */
+bool px_conn_reserve(struct px_conn *c, size_t n);
 /* Starts writing what is queued if no write is in flight. */
 void px_conn_kick(struct px_conn *c);
 /* Whether output is queued or in flight. */

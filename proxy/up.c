@@ -80,6 +80,7 @@ void px__up_detach(struct px_h2s *h)
         was_active = true;
     }
     h->uc = NULL;
+    h->req_promised = 0; /* a DATA frame framed on |u|'s closed stream is dropped unsent */
     if (u->h1 && was_active) px__h1up_detached(u);
     up_idle_check(u);
 }
@@ -262,7 +263,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, nghttp2_rcbuf *
     if (h->rstatus[0] == '1') return 0;
     if (hop_by_hop(np, n.len)) return 0;
     if (h->nrnv == 0) h->nrnv = 1; /* slot 0 is :status */
-    if (h->nrnv >= PX_MAX_HEADERS) {
+    if (!px__h2s_rnv_room(h)) {
         h->rhead_bad = true;
         return 0;
     }
@@ -360,12 +361,19 @@ bool px__up_retry(struct px_h2s *h)
         !h->down_open || !h->contract)
         return false;
     h->retries++;
-    if (h->replay.head) {
-        /* put the bytes already sent back in front of the request pipe */
-        h->replay.tail->next = h->req.head;
-        h->req.head = h->replay.head;
-        if (!h->req.tail) h->req.tail = h->replay.tail;
-        h->req.bytes += h->replay.bytes;
+    if (h->req_sent > 0) {
+        /* the bytes already sent go back in front: the chunks read to
+         * their end (kept in |replay|), and the start of the one being
+         * read (its bytes before |off|) */
+        for (struct px_chunk *c = h->replay.head; c; c = c->next)
+            c->off = 0;
+        if (h->req.head) h->req.head->off = 0;
+        if (h->replay.head) {
+            h->replay.tail->next = h->req.head;
+            h->req.head = h->replay.head;
+            if (!h->req.tail) h->req.tail = h->replay.tail;
+        }
+        h->req.bytes += h->req_sent;
         h->replay.head = h->replay.tail = NULL;
         h->replay.bytes = h->replay.total = 0;
     }
@@ -381,7 +389,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
     if (u->hdr_id == id) u->hdr_h = NULL;
     struct px_h2s *h = nghttp2_session_get_stream_user_data(s, id);
     if (!h) return 0;
-    nghttp2_session_set_stream_user_data(s, id, NULL);
+    /* (its user data needs no clearing: nghttp2 finds no closed stream) */
     if (!h->in_active || h->up_id != id || !h->uc || h->uc->base.s != s)
         return 0; /* already handled (on_not_send), or retried on another connection */
     h->up_open = false;
@@ -421,32 +429,47 @@ static int on_not_send(nghttp2_session *s, const nghttp2_frame *f, int err, void
     return 0;
 }
 
-/* Request body for the upstream, read from the request pipe. */
+/* Request body for the upstream, from the request pipe without a copy:
+ * the read callback only says how many bytes the DATA frame carries
+ * (NGHTTP2_DATA_FLAG_NO_COPY), up_send_data writes them from the pipe's
+ * chunks straight into the connection's output. */
 static ssize_t req_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
                         nghttp2_data_source *src, void *ud)
 {
     (void)s;
     (void)id;
+    (void)buf;
     (void)ud;
     struct px_h2s *h = src->ptr;
-    size_t n = px__pipe_read(h->w, &h->req, buf, len);
-    h->req_sent += n;
-    if (h->replay_ok && n) {
-        if (h->replay.total + n <= PX_REPLAY_MAX) {
-            px__pipe_write(h->w, &h->replay, (const char *)buf, n);
-        } else {
-            px__pipe_clear(h->w, &h->replay);
-            h->replay_ok = false;
-        }
+    size_t n = h->req.bytes < len ? (size_t)h->req.bytes : len;
+    if (n == h->req.bytes && h->req.eof)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    else if (n == 0)
+        return NGHTTP2_ERR_DEFERRED;
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    h->req_promised = n;
+    return (ssize_t)n;
+}
+
+static int up_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd, size_t len,
+                        nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    struct px_up *u = ud;
+    struct px_h2s *h = src->ptr;
+    /* the chunks sent stay with |h| while it may be sent again */
+    int rv =
+        px__send_data(h->w, &u->base.conn, f, hd, len, &h->req, h->replay_ok ? &h->replay : NULL);
+    if (rv != 0) return rv;
+    h->req_promised = 0;
+    h->req_sent += len;
+    if (h->replay_ok && h->req_sent > PX_REPLAY_MAX) {
+        px__pipe_clear(h->w, &h->replay);
+        h->replay_ok = false;
     }
     if (h->req.unconsumed && h->req.bytes < PX_PIPE_HIGH && h->dc && h->down_open)
         h->dc->proto->credit(h); /* HTTP/2 or HTTP/1.1 downstream */
-    if (h->req.bytes == 0 && h->req.eof) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        return (ssize_t)n;
-    }
-    if (n == 0) return NGHTTP2_ERR_DEFERRED;
-    return (ssize_t)n;
+    return 0;
 }
 
 /* nghttp2 handles a connection error of the provider (a first frame that
@@ -499,6 +522,7 @@ nghttp2_session_callbacks *px__up_callbacks(void)
     nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, on_not_send);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_send_data_callback(cb, up_send_data);
     return cb;
 }
 
@@ -758,6 +782,7 @@ static void up_read(struct px_conn *c, const char *p, size_t n)
 {
     struct px_up *u = c->ud;
     if (u->base.dead) return;
+    px__clock_tick(u->base.w); /* the exchanges these bytes end share one end time */
     if (u->h1) {
         px__h1up_read(u, p, n);
         return;
@@ -977,16 +1002,15 @@ int px__up_attach(struct px_h2s *h)
         bool open_new = false;
         u = px__h1up_pick(w, key, &open_new);
     } else {
-        for (struct px_up *c = w->ups; c; c = c->next) {
-            if (c->base.dead || c->h1 || strcmp(c->key, key) != 0) continue;
-            if (up_has_room(c)) {
-                u = c;
-                break;
-            }
-            if (c->settings_seen && c->state == PX_UP_READY)
+        /* the room first: the keys of full connections (the same key,
+         * compared whole) are compared only when a new one is needed */
+        for (struct px_up *c = w->ups; c && !u; c = c->next)
+            if (!c->base.dead && !c->h1 && up_has_room(c) && strcmp(c->key, key) == 0) u = c;
+        for (struct px_up *c = w->ups; c && !u; c = c->next)
+            if (!c->base.dead && !c->h1 && c->settings_seen && c->state == PX_UP_READY &&
+                strcmp(c->key, key) == 0)
                 guess = nghttp2_session_get_remote_settings(
                     c->base.s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-        }
     }
     if (!u) {
         u = up_new(w, up, key);

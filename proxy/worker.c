@@ -73,7 +73,29 @@ void px__pipe_write(struct px_worker *w, struct px_pipe *p, const char *d, size_
     }
 }
 
-size_t px__pipe_read(struct px_worker *w, struct px_pipe *p, uint8_t *buf, size_t cap)
+/* The head chunk of |p| was read to its end: to |keep| (whole: its bytes
+ * may be sent again, px__up_retry) or back to the pool. */
+static void chunk_done(struct px_worker *w, struct px_pipe *p, struct px_pipe *keep)
+{
+    struct px_chunk *c = p->head;
+    p->head = c->next;
+    if (!p->head) p->tail = NULL;
+    if (!keep) {
+        chunk_put(w, c);
+        return;
+    }
+    c->next = NULL;
+    if (keep->tail)
+        keep->tail->next = c;
+    else
+        keep->head = c;
+    keep->tail = c;
+    keep->bytes += c->len;
+    keep->total += c->len;
+}
+
+size_t px__pipe_read_keep(struct px_worker *w, struct px_pipe *p, uint8_t *buf, size_t cap,
+                          struct px_pipe *keep)
 {
     size_t done = 0;
     while (done < cap && p->head) {
@@ -84,13 +106,67 @@ size_t px__pipe_read(struct px_worker *w, struct px_pipe *p, uint8_t *buf, size_
         c->off += (uint32_t)k;
         done += k;
         p->bytes -= k;
-        if (c->off == c->len) {
-            p->head = c->next;
-            if (!p->head) p->tail = NULL;
-            chunk_put(w, c);
-        }
+        if (c->off == c->len) chunk_done(w, p, keep);
     }
     return done;
+}
+
+size_t px__pipe_read(struct px_worker *w, struct px_pipe *p, uint8_t *buf, size_t cap)
+{
+    return px__pipe_read_keep(w, p, buf, cap, NULL);
+}
+
+void px__pipe_trim(struct px_worker *w, struct px_pipe *p, size_t n)
+{
+    if (n == 0 || !p->head) {
+        px__pipe_clear(w, p);
+        return;
+    }
+    struct px_chunk *c = p->head;
+    size_t left = n;
+    while (c->len - c->off < left && c->next) {
+        left -= c->len - c->off;
+        c = c->next;
+    }
+    if (c->len - c->off > left) c->len = c->off + (uint32_t)left;
+    struct px_chunk *rest = c->next;
+    c->next = NULL;
+    p->tail = c;
+    while (rest) {
+        struct px_chunk *nx = rest->next;
+        chunk_put(w, rest);
+        rest = nx;
+    }
+    if (p->bytes > n) p->bytes = n;
+}
+
+int px__send_data(struct px_worker *w, struct px_conn *c, const nghttp2_frame *f, const uint8_t *hd,
+                  size_t len, struct px_pipe *p, struct px_pipe *keep)
+{
+    static const char zeros[256];
+    if (c->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    size_t pad = f->data.padlen; /* none: no padding callback is set */
+    /* the bytes promised by the read callback are still there (they are
+     * kept when the rest of the pipe is dropped, px__pipe_trim) */
+    if (len > p->bytes || pad > sizeof(zeros)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (!px_conn_reserve(c, 9 + pad + len)) return NGHTTP2_ERR_WOULDBLOCK;
+    px_conn_write(c, (const char *)hd, 9);
+    if (pad) {
+        char pl = (char)(pad - 1);
+        px_conn_write(c, &pl, 1);
+    }
+    while (len > 0) {
+        struct px_chunk *ch = p->head;
+        size_t k = ch->len - ch->off;
+        if (k > len) k = len;
+        px_conn_write(c, ch->data + ch->off, k);
+        ch->off += (uint32_t)k;
+        p->bytes -= k;
+        len -= k;
+        if (ch->off == ch->len) chunk_done(w, p, keep);
+    }
+    if (pad > 1) px_conn_write(c, zeros, pad - 1);
+    return 0;
 }
 
 void px__pipe_clear(struct px_worker *w, struct px_pipe *p)
@@ -107,19 +183,6 @@ void px__pipe_clear(struct px_worker *w, struct px_pipe *p)
 
 /* --------------------------------------------------------------- streams */
 
-/* px__h2s_get skips exactly the arrays: a field inserted between an array
- * and its count would not be reset */
-#define H2S_ADJ(a, n)                                                                              \
-    _Static_assert(offsetof(struct px_h2s, n) ==                                                   \
-                       offsetof(struct px_h2s, a) + sizeof(((struct px_h2s *)0)->a),               \
-                   #n " must follow " #a " in struct px_h2s")
-H2S_ADJ(rc, nrc);
-H2S_ADJ(hdr, nhdr);
-H2S_ADJ(rnv, nrnv);
-H2S_ADJ(rrc, nrrc);
-H2S_ADJ(errbody, errlen);
-#undef H2S_ADJ
-
 /* Idle exchanges not taken once in a whole PX_H2S_TRIM_MS are freed: the
  * free list shrinks back after a burst (each exchange holds about 130 KiB:
  * decision, body filters, zlib state) while a steady load keeps all it
@@ -127,12 +190,49 @@ H2S_ADJ(errbody, errlen);
  * instructions per request at 320 streams in flight). */
 #define PX_H2S_TRIM_MS 30000
 
-static void h2s_closed(uv_handle_t *hd)
+static void h2s_free(struct px_h2s *h)
 {
-    struct px_h2s *h = hd->data;
     if (h->body) flt_body_del(h->body);
     free(h->d);
     free(h);
+}
+
+/* The overflow blocks of the header arrays (PX_MAX_HEADERS fields): the
+ * request's rcbufs then views, the response's fields then rcbufs. */
+struct h2s_req_ovf {
+    nghttp2_rcbuf *rc[2 * PX_MAX_HEADERS + 4];
+    struct ctr_header hdr[PX_MAX_HEADERS];
+};
+struct h2s_resp_ovf {
+    nghttp2_nv rnv[PX_MAX_HEADERS + 2];
+    nghttp2_rcbuf *rrc[2 * PX_MAX_HEADERS];
+};
+
+bool px__h2s_hdr_grow(struct px_h2s *h)
+{
+    if (h->nhdr >= PX_MAX_HEADERS) return false;
+    if (h->hdr != h->hdr_in || h->nhdr < PX_HDR_INLINE) return true;
+    struct h2s_req_ovf *o = px_pool_alloc(sizeof(*o));
+    if (!o) return false;
+    memcpy(o->rc, h->rc, h->nrc * sizeof(h->rc[0]));
+    memcpy(o->hdr, h->hdr, h->nhdr * sizeof(h->hdr[0]));
+    h->rc = o->rc;
+    h->hdr = o->hdr;
+    return true;
+}
+
+bool px__h2s_rnv_grow(struct px_h2s *h)
+{
+    /* rnv[0] is :status; px__h2s_respond appends the request id */
+    if (h->nrnv >= PX_MAX_HEADERS) return false;
+    if (h->rnv != h->rnv_in || h->nrnv < PX_RHDR_INLINE + 1) return true;
+    struct h2s_resp_ovf *o = px_pool_alloc(sizeof(*o));
+    if (!o) return false;
+    memcpy(o->rnv, h->rnv, h->nrnv * sizeof(h->rnv[0]));
+    memcpy(o->rrc, h->rrc, h->nrrc * sizeof(h->rrc[0]));
+    h->rnv = o->rnv;
+    h->rrc = o->rrc;
+    return true;
 }
 
 struct px_h2s *px__h2s_get(struct px_worker *w)
@@ -143,38 +243,33 @@ struct px_h2s *px__h2s_get(struct px_worker *w)
         w->nfree_h2s--;
         if (w->nfree_h2s < w->nfree_min) w->nfree_min = w->nfree_h2s;
     } else {
-        h = calloc(1, sizeof(*h));
+        /* the inline header arrays need no zeroing: they are only read
+         * below their counts */
+        h = malloc(sizeof(*h));
         if (!h) return NULL;
         h->d = malloc(sizeof(*h->d));
         if (!h->d) {
             free(h);
             return NULL;
         }
-        h->w = w;
-        uv_timer_init(&w->loop, &h->timer);
-        h->timer.data = h;
+        h->body = NULL;
+        h->body_depth = 0;
     }
-    /* reset everything but the pooled resources. The arrays (header
-     * rcbufs and views, response fields, error body: about 15 KiB) are
-     * only read below their counts, which are reset: zeroing them would
-     * cost more than the rest of the request's bookkeeping. */
+    /* reset the scalar state (the first cache lines), keeping the pooled
+     * resources */
     struct ctr_decision *d = h->d;
     struct flt_body *body = h->body;
     uint32_t depth = h->body_depth;
-#define H2S_ZERO(from, to) memset((char *)h + (from), 0, offsetof(struct px_h2s, to) - (from))
-    H2S_ZERO(0, rc);
-    H2S_ZERO(offsetof(struct px_h2s, nrc), hdr);
-    H2S_ZERO(offsetof(struct px_h2s, nhdr), rnv);
-    H2S_ZERO(offsetof(struct px_h2s, nrnv), rrc);
-    H2S_ZERO(offsetof(struct px_h2s, nrrc), errbody);
-    H2S_ZERO(offsetof(struct px_h2s, errlen), timer);
-#undef H2S_ZERO
+    memset(h, 0, offsetof(struct px_h2s, hdr_in));
     h->w = w;
     h->d = d;
     h->body = body;
     h->body_depth = depth;
-    h->t0 = uv_hrtime();
-    h->bytes_in = h->bytes_out = 0;
+    h->rc = h->rc_in;
+    h->hdr = h->hdr_in;
+    h->rnv = h->rnv_in;
+    h->rrc = h->rrc_in;
+    h->t0 = px__clock_ns(w);
     h->replay_ok = true;
     px__met_add(&w->met.active_streams, 1);
     return h;
@@ -188,6 +283,14 @@ void px__h2s_put(struct px_h2s *h)
     for (size_t i = 0; i < h->nrrc; i++)
         nghttp2_rcbuf_decref(h->rrc[i]);
     h->nrc = h->nrrc = 0;
+    if (h->rc != h->rc_in) px_pool_free(h->rc);    /* struct h2s_req_ovf: rc first */
+    if (h->rnv != h->rnv_in) px_pool_free(h->rnv); /* struct h2s_resp_ovf: rnv first */
+    h->rc = h->rc_in;
+    h->rnv = h->rnv_in;
+    if (h->errbody) {
+        px_pool_free(h->errbody);
+        h->errbody = NULL;
+    }
     px__pipe_clear(w, &h->req);
     px__pipe_clear(w, &h->resp);
     px__pipe_clear(w, &h->replay);
@@ -207,7 +310,7 @@ static void trim_cb(uv_timer_t *t)
         struct px_h2s *h = w->free_h2s;
         w->free_h2s = h->next_free;
         w->nfree_h2s--;
-        uv_close((uv_handle_t *)&h->timer, h2s_closed);
+        h2s_free(h);
     }
     w->nfree_min = w->nfree_h2s;
 }
@@ -224,18 +327,44 @@ static uint64_t rng_next(struct px_worker *w)
     return w->rng[1] + s0;
 }
 
+uint64_t px__clock_ns(struct px_worker *w)
+{
+    uint64_t ms = uv_now(&w->loop);
+    if (w->clk_ns == 0 || w->clk_ms != ms) {
+        w->clk_ns = uv_hrtime();
+        w->clk_ms = ms;
+    }
+    return w->clk_ns;
+}
+
+uint64_t px__wall_ms(struct px_worker *w)
+{
+    uint64_t now = uv_now(&w->loop);
+    if (w->wall_ms == 0 || w->wall_at != now) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        w->wall_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        w->wall_at = now;
+    }
+    return w->wall_ms;
+}
+
 void px__request_id(struct px_worker *w, char out[27])
 {
     static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    /* the loop iteration's millisecond: the ids stay sortable by time */
+    uint64_t ms = px__wall_ms(w);
     uint64_t r1 = rng_next(w), r2 = rng_next(w);
-    /* 10 chars of time (50 bits, top 2 zero), 16 chars of randomness */
-    for (int i = 9; i >= 0; i--) {
-        out[i] = b32[ms & 31];
-        ms >>= 5;
+    /* 10 chars of time (50 bits, top 2 zero), encoded once per millisecond,
+     * 16 chars of randomness */
+    if (ms != w->rid_ms || ms == 0) {
+        w->rid_ms = ms;
+        for (int i = 9; i >= 0; i--) {
+            w->rid_time[i] = b32[ms & 31];
+            ms >>= 5;
+        }
     }
+    memcpy(out, w->rid_time, 10);
     for (int i = 0; i < 8; i++) {
         out[10 + i] = b32[r1 & 31];
         out[18 + i] = b32[r2 & 31];
@@ -285,6 +414,7 @@ void px__sess_dirty(struct px_sess *s)
 static void idle_cb(uv_idle_t *h)
 {
     struct px_worker *w = h->data;
+    px__clock_tick(w); /* the exchanges this flush ends share one end time */
     /* bounded: sessions marked dirty while flushing wait for the next turn */
     struct px_sess *list = w->dirty;
     w->dirty = NULL;
@@ -429,9 +559,7 @@ static void worker_main(void *arg)
     while (w->free_h2s) {
         struct px_h2s *h = w->free_h2s;
         w->free_h2s = h->next_free;
-        if (h->body) flt_body_del(h->body);
-        free(h->d);
-        free(h);
+        h2s_free(h);
     }
     while (w->free_chunks) {
         struct px_chunk *c = w->free_chunks;
