@@ -9,6 +9,10 @@
  *   doc-64k     256 list documents of about 64 KiB ({"data":[orders...]})
  *   doc-16m     one list document of about 16 MiB
  *   doc-16m-xf  doc-16m with hash/mask/year rules on some kept fields
+ *   gw-1k       16384 times bench/gateway's request body, with the field
+ *               rules of bench/gateway-contract.yaml and a report (the
+ *               audit log's removed paths), a fresh report per document:
+ *               the gateway's json1k request, filter only
  * Each rule set removes about half of the bytes (see the RULES tables).
  *
  * For every corpus the filter runs N times (default 7) fed whole documents,
@@ -263,6 +267,32 @@ static const struct rule rules_list_xf[] = {
     {NULL, KEEP},
 };
 
+/* bench/gateway-contract.yaml's body fields (POST /v1/orders). */
+static const struct rule rules_gateway[] = {
+    {"order_id", KEEP},    {"created_at", KEEP},   {"status", KEEP},
+    {"currency", KEEP},    {"total", KEEP},        {"shipping", KEEP},
+    {"items[].sku", KEEP}, {"items[].name", KEEP}, {"items[].quantity", KEEP},
+    {NULL, KEEP},
+};
+
+/* bench/gateway-body.json, byte for byte (1024 bytes, no newline). */
+static const char gateway_body[] =
+    "{\"order_id\":\"ord_7Hq2LmX9Kp\",\"created_at\":\"2026-11-29T08:00:00Z\",\"status"
+    "\":\"paid\",\"currency\":\"EUR\",\"total\":129.95,\"customer\":{\"id\":\"cus_41b9e2\",\""
+    "name\":\"Ann Example\",\"email\":\"ann.example@example.com\",\"phone\":\"+44 20 79"
+    "46 0958\",\"birth_date\":\"1985-04-12\"},\"shipping\":{\"method\":\"express\",\"addr"
+    "ess\":{\"street\":\"1 High Street\",\"city\":\"London\",\"postcode\":\"SW1A 1AA\",\"co"
+    "untry\":\"GB\"}},\"items\":[{\"sku\":\"BOOK-1\",\"name\":\"A Field Guide to Birds\",\""
+    "quantity\":2,\"price\":12.5,\"tags\":[\"gift\",\"paper\"]},{\"sku\":\"MUG-7\",\"name\":"
+    "\"Blue mug\",\"quantity\":1,\"price\":9.95,\"tags\":[\"kitchen\"]},{\"sku\":\"LAMP-3\""
+    ",\"name\":\"Desk lamp\",\"quantity\":1,\"price\":95.0,\"tags\":[\"home\",\"light\"]}],"
+    "\"payment\":{\"method\":\"card\",\"brand\":\"visa\",\"last4\":\"4242\",\"billing_postco"
+    "de\":\"SW1A 1AA\"},\"metadata\":{\"ip\":\"203.0.113.7\",\"user_agent\":\"Mozilla/5.0"
+    " (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\",\"session_id"
+    "\":\"sess_9f8e7d6c5b4a\",\"referrer\":\"https://news.example/deals\"},\"note\":\"L"
+    "eave it with the neighbour at no. 3, ta\",\"marketing_opt_in\":true,\"loyalt"
+    "y_id\":\"L-99881\"}";
+
 /* What jq deletes to get the same result (bench/run). */
 static const char jq_order[] =
     "del(.gift, .customer.id, .customer.email, .customer.name, .customer.phone, "
@@ -304,6 +334,7 @@ struct corpus {
     struct buf data; /* documents, each followed by '\n' */
     size_t *off;     /* document i is data.p[off[i] .. off[i+1]-1) (without '\n') */
     size_t ndocs;
+    bool report; /* filter with a report, reset per document (the gateway's audit) */
 };
 
 static void corpus_add_end(struct corpus *c, size_t start)
@@ -324,6 +355,12 @@ static void build(struct corpus *c)
         for (int i = 0; i < 16384; i++) {
             size_t st = c->data.len;
             gen_order(&c->data, id++);
+            corpus_add_end(c, st);
+        }
+    } else if (strcmp(c->name, "gw-1k") == 0) {
+        for (int i = 0; i < 16384; i++) {
+            size_t st = c->data.len;
+            put(&c->data, gateway_body, sizeof gateway_body - 1);
             corpus_add_end(c, st);
         }
     } else if (strcmp(c->name, "doc-64k") == 0) {
@@ -368,6 +405,9 @@ static double now(void)
 }
 
 static struct flt_hmac_key key;
+/* The removed / transformed paths of the document being filtered, for
+ * corpora with a report: the gateway's per-request report. */
+static struct flt_report report;
 
 /* Filters every document once; returns seconds. */
 static double pass(struct flt_json *f, const struct flt_json_config *cfg, const struct corpus *c,
@@ -377,7 +417,8 @@ static double pass(struct flt_json *f, const struct flt_json_config *cfg, const 
     for (size_t i = 0; i < c->ndocs; i++) {
         const char *p = c->data.p + c->off[i];
         size_t n = doc_len(c, i);
-        flt_json_reset(f, cfg, count_sink, out, NULL);
+        if (c->report) flt_report_init(&report);
+        flt_json_reset(f, cfg, count_sink, out, c->report ? &report : NULL);
         int rc = 0;
         if (!chunk) {
             rc = flt_json_feed(f, p, n);
@@ -427,7 +468,7 @@ static void write_file(const char *dir, const char *name, const char *ext, const
 static void usage(void)
 {
     fputs("usage: bench_filter [--runs N] [--only NAME] [--write DIR] [--tsv]\n"
-          "corpora: api-1k doc-64k doc-16m doc-16m-xf\n",
+          "corpora: api-1k doc-64k doc-16m doc-16m-xf gw-1k\n",
           stderr);
     exit(2);
 }
@@ -461,10 +502,12 @@ int main(int argc, char **argv)
     flt_hmac_key_init(&key, k, sizeof k - 1);
 
     struct corpus cs[] = {
-        {"api-1k", jq_order, rules_order, {0}, NULL, 0},
-        {"doc-64k", jq_list, rules_list, {0}, NULL, 0},
-        {"doc-16m", jq_list, rules_list, {0}, NULL, 0},
-        {"doc-16m-xf", NULL, rules_list_xf, {0}, NULL, 0},
+        {"api-1k", jq_order, rules_order, {0}, NULL, 0, false},
+        {"doc-64k", jq_list, rules_list, {0}, NULL, 0, false},
+        {"doc-16m", jq_list, rules_list, {0}, NULL, 0, false},
+        {"doc-16m-xf", NULL, rules_list_xf, {0}, NULL, 0, false},
+        /* no jq equivalent: jq prints 95.0 as 95 */
+        {"gw-1k", NULL, rules_gateway, {0}, NULL, 0, true},
     };
     struct flt_json *f = flt_json_new(64);
     if (!f) {

@@ -60,13 +60,42 @@ static inline bool flt__seen_used(const struct flt_pathlist *l, size_t i)
     return w < l->nseen && l->seen_slot[w] == i;
 }
 
+/* The slot of |h| (never 0) in the set: where it is when flt__seen_used()
+ * says the slot is in use, else the free slot where it would go. */
+static inline size_t flt__seen_probe(const struct flt_pathlist *l, uint64_t h)
+{
+    size_t i = (size_t)(h % FLT_REPORT_SEEN);
+    while (flt__seen_used(l, i) && l->seen[i] != h)
+        i = (i + 1) % FLT_REPORT_SEEN;
+    return i;
+}
+
 /* Whether the set holds |h| (never 0). */
 static inline bool flt__seen_has(const struct flt_pathlist *l, uint64_t h)
 {
-    for (size_t i = (size_t)(h % FLT_REPORT_SEEN); flt__seen_used(l, i);
-         i = (i + 1) % FLT_REPORT_SEEN)
-        if (l->seen[i] == h) return true;
-    return false;
+    return flt__seen_used(l, flt__seen_probe(l, h));
+}
+
+/* Puts |h| in the free slot |i| that flt__seen_probe() gave (the set is
+ * below FLT__SEEN_LIMIT). */
+static inline void flt__seen_put(struct flt_pathlist *l, size_t i, uint64_t h)
+{
+    l->seen[i] = h;
+    l->seen_pos[i] = (uint16_t)l->nseen;
+    l->seen_slot[l->nseen] = (uint16_t)i;
+    l->nseen++;
+}
+
+/* Files the |w| bytes just written at l->text + l->text_used as path n
+ * (l->n < FLT_REPORT_MAX), whose hash is |h|. */
+static inline void flt__pathlist_store(struct flt_pathlist *l, size_t w, uint64_t h)
+{
+    /* order matters: the same paths in another order are another line */
+    l->list_hash = (((l->list_hash << 23) | (l->list_hash >> 41)) ^ h) * 0x9E3779B97F4A7C15ull;
+    l->off[l->n] = (uint16_t)l->text_used;
+    l->len[l->n] = (uint16_t)w;
+    l->text_used += w;
+    l->n++;
 }
 
 /* flt_pathlist_add() of a path whose hash the caller has already made (the

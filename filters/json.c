@@ -119,29 +119,53 @@ enum num {
 struct flt_json;
 typedef const char *(*fast_fn)(struct flt_json *f, const char *p, const char *end);
 
+/*
+ * Field order: what every document touches comes first, in as few cache
+ * lines as possible (the gateway keeps one filter per exchange in flight,
+ * so a request usually finds its filter out of the cache): the
+ * configuration, the parser's position and state, the top of the frame
+ * stack and the output's length. The rest (the general path's string state,
+ * the transform, the buffers) follows.
+ */
 struct flt_json {
     struct flt_json_config cfg;
-    fast_fn fast_tab[3]; /* fast_loop() for |simd|: no report, report, any */
-    fast_fn fast;        /* the one for this document */
-    int simd;            /* enum flt__json_simd */
+    fast_fn fast; /* the fast_loop() for this document */
     flt_sink_fn sink;
     void *ud;
     struct flt_report *report;
     const char *prefix;
     size_t prefix_len;
     uint64_t prefix_hash; /* FNV-1a state after |prefix| */
-    int err;
-    uint64_t consumed; /* bytes of previous chunks */
+    uint64_t consumed;    /* bytes of previous chunks */
     uint64_t err_off;
-
+    uint64_t epoch; /* documents started (flt_json_reset), from 1 */
+    int err;
     enum state state;
     enum role role;
-    bool in_key; /* the current string is a member name */
     enum disp disp;
     const struct flt_node *disp_node;
+    bool in_key;      /* the current string is a member name */
     bool pfx_key;     /* the pending value's prefix includes the buffered key */
     bool pfx_pending; /* XFORM: prefix + opening quote not written yet */
     bool root_value;  /* the pending value is the document's root */
+    bool key_ext;     /* kraw/kname point into the caller's chunk */
+    bool kid_named;   /* the member matched a named rule (not `*`) */
+    bool sink_failed;
+
+    /* member name of a FILTER object: |kraw| (with quotes, as sent) and
+     * |kname| (unescaped) point into the input chunk when the name arrived
+     * whole and plain, else into keyraw/keyname. */
+    const char *kraw, *kname;
+    size_t kraw_len, kname_len;
+
+    uint32_t depth, cap;
+    struct frame *frames;
+    struct frame *top; /* frames[depth - 1], NULL at the root */
+    size_t names_used;
+    size_t out_len;
+
+    fast_fn fast_tab[3]; /* fast_loop() for |simd|: no report, report, any */
+    int simd;            /* enum flt__json_simd */
 
     /* string scanning */
     enum esc esc;
@@ -155,20 +179,11 @@ struct flt_json {
     const char *lit;
     uint8_t lit_i;
 
-    struct flt_xform xf;
-
-    /* member name of a FILTER object: |kraw| (with quotes, as sent) and
-     * |kname| (unescaped) point into the input chunk when the name arrived
-     * whole and plain, else into keyraw/keyname. */
-    const char *kraw, *kname;
-    size_t kraw_len, kname_len;
-    bool key_ext;   /* kraw/kname point into the caller's chunk */
-    bool kid_named; /* the member matched a named rule (not `*`) */
     size_t keyraw_len, keyname_len;
     bool key_overflow;
     uint64_t key_off; /* input offset of the current name's opening quote */
-    char keyraw[KEYRAW_CAP];
-    char keyname[KEYNAME_CAP];
+
+    struct flt_xform xf;
 
     /* path_hash_name() results: (state, name) -> state, a pure function */
     struct path_memo {
@@ -179,19 +194,14 @@ struct flt_json {
         uint16_t plen, len, nlen;
         char name[PATH_MEMO_NAME];
     } memo[PATH_MEMO];
-    uint64_t epoch; /* documents started (flt_json_reset), from 1 */
 
     /* names of `*`-matched FILTER containers on the current path */
     char names[PATH_CAP];
-    size_t names_used;
+    /* the path flt_json_unlisted_path() gives, valid when err is
+     * FLT_E_UNLISTED (written just before that error) */
     char unlisted[FLT_REPORT_PATH_MAX + 8];
-
-    uint32_t depth, cap;
-    struct frame *frames;
-    struct frame *top; /* frames[depth - 1], NULL at the root */
-
-    size_t out_len;
-    bool sink_failed;
+    char keyraw[KEYRAW_CAP];
+    char keyname[KEYNAME_CAP];
     char out[OUT_CAP];
 };
 
@@ -304,6 +314,11 @@ static inline uint64_t fnv_byte(uint64_t h, unsigned char c)
 {
     return (h ^ c) * FNV_PRIME;
 }
+
+/* The FNV-1a state after "body", the usual report prefix. */
+#define BODY_HASH                                                                                  \
+    ((((((((FNV_BASIS ^ 'b') * FNV_PRIME) ^ 'o') * FNV_PRIME) ^ 'd') * FNV_PRIME) ^ 'y') *         \
+     FNV_PRIME)
 
 /* memcmp() for the short names of rules, without a call. */
 static inline bool name_eq(const char *a, const char *b, size_t n)
@@ -420,6 +435,72 @@ static bool path_hash_name_memo(struct flt_json *f, uint64_t *h, size_t *len, co
 static inline bool seen_has(const struct flt_pathlist *l, uint64_t h)
 {
     return flt__seen_has(l, h ? h : 1);
+}
+
+/* memcpy() of the short names paths are made of, without a call. */
+static inline void copy_name(char *d, const char *s, size_t n)
+{
+    uint64_t a, b;
+    uint32_t u, v;
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        memcpy(&u, s, 4);
+        memcpy(&v, s + n - 4, 4);
+        memcpy(d, &u, 4);
+        memcpy(d + n - 4, &v, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
+
+/*
+ * report_removed() of an unlisted member |name| of the top (object) frame
+ * whose path is plain and new to the list: |m| is its memo entry (so every
+ * name on the path is plain, and m->h is the path's hash) and |slot| the
+ * free slot of the list's set for it (flt__seen_probe()). Does what
+ * report_again(), pending_path_plain() and flt__pathlist_add_hashed() do,
+ * writing the path straight into the list. False, having changed nothing,
+ * when the list would cut the path: report_removed() then adds it.
+ */
+static __attribute__((noinline)) bool report_first(struct flt_json *f, struct flt_pathlist *l,
+                                                   struct path_memo *m, size_t slot,
+                                                   const char *name, size_t nlen)
+{
+    /* "body" '.' path: the separator is there, the path starting with a name */
+    if (f->prefix_len + 1 + m->len > FLT_REPORT_PATH_MAX) return false;
+    uint64_t h = m->h ? m->h : 1; /* as report.c */
+    l->total++;
+    flt__seen_put(l, slot, h);
+    m->rm_epoch = f->epoch;
+    if (l->n == FLT_REPORT_MAX) {
+        l->more++;
+        return true;
+    }
+    char *dst = l->text + l->text_used;
+    size_t w = f->prefix_len;
+    copy_name(dst, f->prefix, w);
+    for (uint32_t i = 1; i < f->depth; i++) {
+        const struct frame *fr = &f->frames[i];
+        if (fr->pname) {
+            dst[w++] = '.';
+            copy_name(dst + w, fr->pname, fr->pname_len);
+            w += fr->pname_len;
+        } else {
+            dst[w++] = '[';
+            dst[w++] = ']';
+        }
+    }
+    dst[w++] = '.';
+    copy_name(dst + w, name, nlen);
+    flt__pathlist_store(l, w + nlen, h);
+    return true;
 }
 
 /* Sets the path hash of |fr|, just pushed below |parent| (NULL: the root). */
@@ -1104,32 +1185,18 @@ V3_TARGET static inline unsigned v3_stops(const struct v3_k *k, const char *s)
     return (unsigned)_mm_movemask_epi8(bad);
 }
 
-/* str_end() from |s| on, past the first block. */
-V3_TARGET static __attribute__((noinline)) const char *str_end_v3_long(const char *s,
-                                                                       const char *end)
+/* str_end() of the chunk's last bytes, fewer than a block. */
+static __attribute__((noinline)) const char *str_end_short(const char *s, const char *end)
 {
-    struct v3_k k = v3_k_make();
-    while (end - s >= 16) {
-        unsigned mask = v3_stops(&k, s);
-        if (mask) {
-            s += __builtin_ctz(mask);
-            goto stop;
-        }
-        s += 16;
-    }
-    s = plain_end(s, end);
-    if (s == end) return NULL;
-stop:;
-    unsigned char c = (unsigned char)*s;
-    if (c == '"') return s;
-    if (c < 0x80) return NULL; /* '\\' or a control character */
-    return str_end_utf8(s, end);
+    return str_end(s, end);
 }
 
-/* str_end(): the usual short string costs one block, inline. */
+/* str_end(), a block at a time, inline: a string of 16 to 47 bytes costs
+ * one or two more blocks here, not a call that would make the constants
+ * again. */
 V3_TARGET static inline const char *str_end_v3(const struct v3_k *k, const char *s, const char *end)
 {
-    if (end - s >= 16) {
+    while (end - s >= 16) {
         unsigned mask = v3_stops(k, s);
         if (mask) {
             s += __builtin_ctz(mask);
@@ -1140,7 +1207,7 @@ V3_TARGET static inline const char *str_end_v3(const struct v3_k *k, const char 
         }
         s += 16;
     }
-    return str_end_v3_long(s, end);
+    return str_end_short(s, end);
 }
 #endif
 
@@ -1633,13 +1700,16 @@ static inline enum disp act_disp(const struct flt_node *n)
 static inline __attribute__((always_inline)) void span_put(struct flt_json *f, const char *s,
                                                            size_t n)
 {
-    if (n > 32 || n > OUT_CAP - f->out_len) {
+    if (n > 64 || n > OUT_CAP - f->out_len) {
         out_put(f, s, n);
         return;
     }
     char *d = f->out + f->out_len;
     f->out_len += n;
-    if (n >= 16) {
+    if (n > 32) {
+        memcpy(d, s, 32);
+        memcpy(d + n - 32, s + n - 32, 32);
+    } else if (n >= 16) {
         memcpy(d, s, 16);
         memcpy(d + n - 16, s + n - 16, 16);
     } else if (n >= 8) {
@@ -1733,10 +1803,25 @@ static fast_fn fast_pick(const struct flt_json *f)
     return f->fast_tab[f->report != NULL];
 }
 
+/* The start of the document, when it is an object under rules without a
+ * root action (what APIs send): begin_value() of its '{' without the general
+ * path, so that fast_loop() takes the document from its first member. */
+static const char *root_object(struct flt_json *f, const char *p, const char *end)
+{
+    while (p < end && ws_tab[(unsigned char)*p])
+        p++;
+    if (p == end || *p != '{' || f->cfg.rules->root->has_act || f->cfg.max_depth == 0) return p;
+    out_byte(f, '{');
+    frame_push(f, '{', M_FILTER, f->cfg.rules->root);
+    f->state = S_OBJ_FIRST;
+    return p + 1;
+}
+
 int flt_json_feed(struct flt_json *f, const char *p, size_t n)
 {
     if (f->err) return f->err;
     const char *base = p, *end = p + n;
+    if (f->disp == D_ROOT && f->state == S_VALUE) p = root_object(f, p, end);
     while (p < end) {
         if (f->state <= S_AFTER_VALUE) {
             p = f->fast(f, p, end);
@@ -1851,7 +1936,7 @@ int flt_json_feed(struct flt_json *f, const char *p, size_t n)
         if (f->err) goto out;
     }
 out:
-    if (f->key_ext) {
+    if (f->key_ext && f->state != S_END) {
         /* the name may still be needed after this chunk is gone; an
          * overflowing one is never emitted, only cut in reports */
         if (f->kraw_len > KEYRAW_CAP) f->kraw_len = KEYRAW_CAP;
@@ -1949,11 +2034,19 @@ void flt_json_reset(struct flt_json *f, const struct flt_json_config *cfg, flt_s
 {
     f->cfg = *cfg;
     if (f->cfg.max_depth == 0 || f->cfg.max_depth > f->cap) f->cfg.max_depth = f->cap;
-    f->prefix = cfg->report_prefix ? cfg->report_prefix : "body";
-    f->prefix_len = strlen(f->prefix);
-    f->prefix_hash = FNV_BASIS;
-    for (const char *c = f->prefix; *c; c++)
-        f->prefix_hash = fnv_byte(f->prefix_hash, (unsigned char)*c);
+    const char *pf = cfg->report_prefix;
+    if (!pf || (pf[0] == 'b' && pf[1] == 'o' && pf[2] == 'd' && pf[3] == 'y' && pf[4] == '\0')) {
+        /* the usual prefix (body.c's): its length and hash made once */
+        f->prefix = "body";
+        f->prefix_len = 4;
+        f->prefix_hash = BODY_HASH;
+    } else {
+        f->prefix = pf;
+        f->prefix_len = strlen(pf);
+        f->prefix_hash = FNV_BASIS;
+        for (const char *c = pf; *c; c++)
+            f->prefix_hash = fnv_byte(f->prefix_hash, (unsigned char)*c);
+    }
     f->sink = sink;
     f->ud = ud;
     f->report = report;
@@ -1976,7 +2069,6 @@ void flt_json_reset(struct flt_json *f, const struct flt_json_config *cfg, flt_s
     f->kraw_len = f->kname_len = 0;
     f->out_len = 0;
     f->sink_failed = false;
-    f->unlisted[0] = '\0';
     f->in_key = false;
     f->fast = fast_pick(f);
 }
@@ -1988,5 +2080,5 @@ uint64_t flt_json_error_offset(const struct flt_json *f)
 
 const char *flt_json_unlisted_path(const struct flt_json *f)
 {
-    return f->unlisted;
+    return f->err == FLT_E_UNLISTED ? f->unlisted : "";
 }

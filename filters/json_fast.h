@@ -336,17 +336,26 @@ key_quote:
         } else {
             d = D_SKIP;
             if (report) {
-                /* report_removed(), its common case inline: the path is
+                /* report_removed(), its common cases inline: the path is
                  * known to the memo and already in the list (and once
                  * found there, known to be there for the rest of the
-                 * document: a list's set only grows) */
+                 * document: a list's set only grows), or new to the list
+                 * (report_first()) */
                 struct flt_pathlist *l = &f->report->removed;
                 struct path_memo *m = NULL;
                 if (t->ph_ok && l->nseen < FLT__SEEN_LIMIT)
                     m = memo_find(f, t->ph, t->plen, p + 1, len);
-                if (m && (m->rm_epoch == f->epoch || seen_has(l, m->h))) {
-                    m->rm_epoch = f->epoch;
+                if (m && m->rm_epoch == f->epoch) {
                     l->total++;
+                } else if (m) {
+                    size_t slot = flt__seen_probe(l, m->h ? m->h : 1);
+                    if (flt__seen_used(l, slot)) {
+                        m->rm_epoch = f->epoch;
+                        l->total++;
+                    } else if (!report_first(f, l, m, slot, p + 1, len)) {
+                        SYNC_KEY();
+                        (void)report_removed(f, true);
+                    }
                 } else {
                     SYNC_KEY();
                     (void)report_removed(f, true);

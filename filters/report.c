@@ -72,15 +72,9 @@ static inline void copy_short(char *d, const char *s, size_t n)
 static bool seen_insert(struct flt_pathlist *l, uint64_t h)
 {
     if (l->nseen >= FLT__SEEN_LIMIT) return true;
-    size_t i = (size_t)(h % FLT_REPORT_SEEN);
-    while (flt__seen_used(l, i)) {
-        if (l->seen[i] == h) return false;
-        i = (i + 1) % FLT_REPORT_SEEN;
-    }
-    l->seen[i] = h;
-    l->seen_pos[i] = (uint16_t)l->nseen;
-    l->seen_slot[l->nseen] = (uint16_t)i;
-    l->nseen++;
+    size_t i = flt__seen_probe(l, h);
+    if (flt__seen_used(l, i)) return false;
+    flt__seen_put(l, i, h);
     return true;
 }
 
@@ -109,17 +103,6 @@ static size_t render(char *dst, const char *prefix, size_t plen, char sep, const
     return w;
 }
 
-/* Files the |w| bytes just written at the end of the text as path n. */
-static void store(struct flt_pathlist *l, size_t w, uint64_t h)
-{
-    /* order matters: the same paths in another order are another line */
-    l->list_hash = (((l->list_hash << 23) | (l->list_hash >> 41)) ^ h) * 0x9E3779B97F4A7C15ull;
-    l->off[l->n] = (uint16_t)l->text_used;
-    l->len[l->n] = (uint16_t)w;
-    l->text_used += w;
-    l->n++;
-}
-
 void flt_pathlist_add(struct flt_pathlist *l, const char *prefix, const char *path, size_t len)
 {
     /* one pass over the prefix for its length and its hash state */
@@ -146,7 +129,7 @@ void flt_pathlist_add(struct flt_pathlist *l, const char *prefix, const char *pa
         return;
     }
     memcpy(l->text + l->text_used, cut, clen);
-    store(l, clen, h);
+    flt__pathlist_store(l, clen, h);
 }
 
 void flt__pathlist_add_hashed(struct flt_pathlist *l, const char *prefix, size_t plen,
@@ -166,7 +149,7 @@ void flt__pathlist_add_hashed(struct flt_pathlist *l, const char *prefix, size_t
     size_t w = plen;
     if (sep) dst[w++] = sep;
     copy_short(dst + w, path, len);
-    store(l, w + len, h);
+    flt__pathlist_store(l, w + len, h);
 }
 
 struct flt_str flt_pathlist_get(const struct flt_pathlist *l, uint32_t i)
