@@ -716,7 +716,7 @@ struct px_h2s *px__h2s_open(struct px_down *dc, int32_t id)
     if (!h) return NULL;
     h->dc = dc;
     h->id = id;
-    h->set = ctr_set_ref(w->set);
+    h->set = px__set_take(w);
     h->down_open = true;
     h->dnext = dc->streams;
     if (dc->streams) dc->streams->dprev = h;

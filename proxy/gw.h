@@ -348,6 +348,13 @@ struct px_worker {
     uv_timer_t drain_timer;
     struct ctr_set *set;                /* loop thread only */
     _Atomic(struct ctr_set *) next_set; /* handed over by the main thread */
+    /* Exchanges using |set|, counted without atomics: the worker's one
+     * reference stands for all of them (an atomic increment and decrement
+     * per exchange cost a locked instruction each, which waits for every
+     * store before it). Sets replaced by a reload while exchanges still use
+     * them wait in |retired| (worker.c px__set_take / px__set_drop). */
+    uint32_t set_users;
+    struct px_set_retired *retired;
     atomic_bool stop;
     bool draining;
     int *fds;      /* one per listener, owned until opened */
@@ -414,6 +421,9 @@ void px__sess_dirty(struct px_sess *s);
 void px__worker_poke(struct px_worker *w);
 void px__sess_undirty(struct px_sess *s);
 struct px_h2s *px__h2s_get(struct px_worker *w);
+/* The worker's current set for a new exchange, and its release. */
+struct ctr_set *px__set_take(struct px_worker *w);
+void px__set_drop(struct px_worker *w, struct ctr_set *set);
 void px__h2s_put(struct px_h2s *h);
 void px__request_id(struct px_worker *w, char out[27]);
 /* uv_hrtime, read at most once per batch: the value is shared by the

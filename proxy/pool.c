@@ -65,11 +65,20 @@ struct blk {
 _Static_assert(sizeof(struct blk) == 16, "16-byte header keeps 16-byte alignment");
 #define MAGIC 0x706f6f6cu
 
+/* Idle blocks of a class: the last PX_POOL_STACK freed on an array of
+ * pointers, older ones on a list through their headers. Taking a block
+ * off the array reads nothing from the block: the block a request gets
+ * back was often freed long before (320 exchanges in flight), and reading
+ * its |next| link was a cache miss on the allocation's critical path. */
+#define PX_POOL_STACK 32
+
 struct pool {
+    struct blk *stk[NCLASS][PX_POOL_STACK];
+    uint8_t nstk[NCLASS];
     struct blk *free[NCLASS];
-    uint32_t nfree[NCLASS];
-    size_t idle; /* bytes on the free lists (headers included) */
-    bool closed; /* px_pool_thread_release ran: frees go straight to free() */
+    uint32_t nfree[NCLASS]; /* idle blocks, on the array and the list */
+    size_t idle;            /* bytes on the free lists (headers included) */
+    bool closed;            /* px_pool_thread_release ran: frees go straight to free() */
 };
 static _Thread_local struct pool P;
 
@@ -124,6 +133,35 @@ static const uint32_t class_idle_max[] = {
 #undef IDLE_MAX
 _Static_assert(sizeof class_idle_max == sizeof class_size, "one idle_max per class");
 
+/* An idle block of class |c| (NULL when none), its body unpoisoned. */
+static inline struct blk *idle_pop(unsigned c)
+{
+    struct blk *b;
+    if (P.nstk[c])
+        b = P.stk[c][--P.nstk[c]];
+    else if ((b = P.free[c]) != NULL)
+        P.free[c] = b->next;
+    else
+        return NULL;
+    UNPOISON(b + 1, class_size[c]);
+    P.nfree[c]--;
+    P.idle -= sizeof(*b) + class_size[c];
+    return b;
+}
+
+static inline void idle_push(struct blk *b, unsigned c)
+{
+    if (P.nstk[c] < PX_POOL_STACK) {
+        P.stk[c][P.nstk[c]++] = b;
+    } else {
+        b->next = P.free[c];
+        P.free[c] = b;
+    }
+    P.nfree[c]++;
+    P.idle += sizeof(*b) + class_size[c];
+    POISON(b + 1, class_size[c]); /* the header stays readable: LeakSanitizer follows |next| */
+}
+
 void *px_pool_alloc(size_t n)
 {
     unsigned c = class_of(n);
@@ -133,11 +171,8 @@ void *px_pool_alloc(size_t n)
         b = malloc(sizeof(*b) + n);
         if (!b) return NULL;
         b->cls = PX_POOL_LARGE;
-    } else if ((b = P.free[c]) != NULL) {
-        UNPOISON(b + 1, class_size[c]);
-        P.free[c] = b->next;
-        P.nfree[c]--;
-        P.idle -= sizeof(*b) + class_size[c];
+    } else if ((b = idle_pop(c)) != NULL) {
+        return b + 1; /* an idle block keeps its class and magic */
     } else {
         b = malloc(sizeof(*b) + class_size[c]);
         if (!b) return NULL;
@@ -169,11 +204,7 @@ static bool trim_largest(void)
         }
     }
     if (best == NCLASS) return false;
-    struct blk *v = P.free[best];
-    UNPOISON(v + 1, class_size[best]);
-    P.free[best] = v->next;
-    P.nfree[best]--;
-    P.idle -= sizeof(*v) + class_size[best];
+    struct blk *v = idle_pop(best);
     v->magic = 0;
     free(v);
     return true;
@@ -195,11 +226,7 @@ static __attribute__((noinline)) void pool_free_slow(struct blk *b, unsigned c)
      * steady state needs (they would go back to malloc every time) */
     while (P.idle + sizeof(*b) + class_size[c] > PX_POOL_IDLE_TOTAL && trim_largest())
         ;
-    b->next = P.free[c];
-    P.free[c] = b;
-    P.nfree[c]++;
-    P.idle += sizeof(*b) + class_size[c];
-    POISON(b + 1, class_size[c]); /* the header stays readable: LeakSanitizer follows |next| */
+    idle_push(b, c);
 }
 
 void px_pool_free(void *p)
@@ -209,11 +236,7 @@ void px_pool_free(void *p)
     unsigned c = b->cls;
     if (c != PX_POOL_LARGE && !P.closed && P.nfree[c] < class_idle_max[c] &&
         P.idle + sizeof(*b) + class_size[c] <= PX_POOL_IDLE_TOTAL) {
-        b->next = P.free[c];
-        P.free[c] = b;
-        P.nfree[c]++;
-        P.idle += sizeof(*b) + class_size[c];
-        POISON(b + 1, class_size[c]); /* the header stays readable: LeakSanitizer follows |next| */
+        idle_push(b, c);
         return;
     }
     pool_free_slow(b, c);
@@ -262,13 +285,9 @@ void *px_pool_realloc(void *p, size_t n)
 void px_pool_thread_release(void)
 {
     for (unsigned c = 0; c < NCLASS; c++) {
-        while (P.free[c]) {
-            struct blk *b = P.free[c];
-            UNPOISON(b + 1, class_size[c]);
-            P.free[c] = b->next;
+        struct blk *b;
+        while ((b = idle_pop(c)) != NULL)
             free(b);
-        }
-        P.nfree[c] = 0;
     }
     P.idle = 0;
     P.closed = true;

@@ -295,7 +295,7 @@ void px__h2s_put(struct px_h2s *h)
     px__pipe_clear(w, &h->resp);
     px__pipe_clear(w, &h->replay);
     px__h2s_timer_stop(h);
-    if (h->set) ctr_set_unref(h->set);
+    if (h->set) px__set_drop(w, h->set);
     h->set = NULL;
     px__met_sub(&w->met.active_streams, 1);
     h->next_free = w->free_h2s;
@@ -531,6 +531,58 @@ static void start_drain(struct px_worker *w)
     check_drained(w);
 }
 
+/* A set a reload replaced, still used by |users| exchanges of the worker. */
+struct px_set_retired {
+    struct px_set_retired *next;
+    struct ctr_set *set;
+    uint32_t users;
+};
+
+struct ctr_set *px__set_take(struct px_worker *w)
+{
+    w->set_users++;
+    return w->set;
+}
+
+void px__set_drop(struct px_worker *w, struct ctr_set *set)
+{
+    if (set == w->set) {
+        w->set_users--;
+        return;
+    }
+    for (struct px_set_retired **pp = &w->retired; *pp; pp = &(*pp)->next) {
+        struct px_set_retired *r = *pp;
+        if (r->set != set) continue;
+        if (--r->users == 0) {
+            *pp = r->next;
+            ctr_set_unref(r->set);
+            free(r);
+        }
+        return;
+    }
+}
+
+/* Gives up the worker's reference to |old| now if no exchange uses it,
+ * else when the last one is released. */
+static void set_retire(struct px_worker *w, struct ctr_set *old, uint32_t users)
+{
+    if (!old) return;
+    if (users == 0) {
+        ctr_set_unref(old);
+        return;
+    }
+    struct px_set_retired *r = malloc(sizeof(*r));
+    if (!r) {
+        /* out of memory on a reload: keep the set for the worker's life
+         * (an atomic reference the exchanges no longer count down) */
+        return;
+    }
+    r->set = old;
+    r->users = users;
+    r->next = w->retired;
+    w->retired = r;
+}
+
 static void async_cb(uv_async_t *a)
 {
     struct px_worker *w = a->data;
@@ -538,7 +590,8 @@ static void async_cb(uv_async_t *a)
     if (n) {
         struct ctr_set *old = w->set;
         w->set = n;
-        if (old) ctr_set_unref(old);
+        set_retire(w, old, w->set_users);
+        w->set_users = 0;
         /* up.c's cached pool key holds the old set (its secrets, keys)
          * alive: let it go with the set, not at the next request */
         if (w->key_set) ctr_set_unref(w->key_set);
@@ -572,6 +625,12 @@ static void worker_main(void *arg)
     }
     if (w->set) ctr_set_unref(w->set);
     w->set = NULL;
+    while (w->retired) { /* none once every exchange is released; never leak one */
+        struct px_set_retired *r = w->retired;
+        w->retired = r->next;
+        ctr_set_unref(r->set);
+        free(r);
+    }
     if (w->key_set) ctr_set_unref(w->key_set); /* up.c's cached pool key */
     w->key_set = NULL;
     px_pool_thread_release(); /* every session and connection of the worker is gone */
