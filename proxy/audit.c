@@ -25,6 +25,14 @@
  * failed half-way is ended by a newline before the next write, so every
  * line stays one record or one marked-lost fragment.
  *
+ * Rotation: SIGHUP (px__audit_reopen) asks the writer to reopen the
+ * configured path — a regular file only; "-", a FIFO or a device stays as
+ * it is. The writer does it between two batches: the new file is opened
+ * first, the descriptors swapped, the old one closed. The writer is the
+ * only thread that writes, so every record is written whole to exactly one
+ * of the two files. A reopen that fails keeps the old descriptor and says
+ * so on stderr (the path and errno text, never a record).
+ *
  * What is written: names, paths, codes, sizes and times. Never the value
  * of a body field, query parameter or header: the caller and purpose are
  * control headers naming a service and a purpose, and are written only
@@ -41,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,10 +140,13 @@ static struct {
     atomic_int sleeping;
     _Atomic(struct px_audit_q *) q[AUDIT_MAXQ];
     atomic_uint nq;
-    pthread_mutex_t reg;         /* ring registration only: once per worker */
-    _Atomic uint64_t lost_write; /* records lost: write errors */
-    atomic_bool write_failing;   /* the last write failed */
-    _Atomic uint64_t full_acked; /* queue drops seen before the last good write */
+    pthread_mutex_t reg;            /* ring registration only: once per worker */
+    char *path;                     /* the file reopened on SIGHUP; NULL: never reopened */
+    atomic_bool reopen;             /* SIGHUP asked for a reopen, not done yet */
+    _Atomic uint64_t reopen_failed; /* reopens that failed (the old file stays) */
+    _Atomic uint64_t lost_write;    /* records lost: write errors */
+    atomic_bool write_failing;      /* the last write failed */
+    _Atomic uint64_t full_acked;    /* queue drops seen before the last good write */
     /* admin thread only (px__audit_failing): the loss counters it last saw
      * and when they last moved */
     uint64_t seen_full, seen_write, seen_at_ms;
@@ -329,10 +341,45 @@ static bool pending(void)
     return false;
 }
 
+/* Writer only, between two batches: open the new file first, then swap
+ * and close the old one, so there is never a moment without a file and
+ * no record is split between two. On failure the old descriptor stays. */
+static void reopen(void)
+{
+    int fd = open(A.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        int err = errno;
+        uint64_t n = atomic_fetch_add(&A.reopen_failed, 1) + 1;
+        /* the configured path and the errno text only: never a record */
+        char msg[PATH_MAX + 256];
+        int k = snprintf(msg, sizeof(msg),
+                         "privgate: audit log: cannot reopen %s: %s; still writing to the "
+                         "previous file (%llu failed reopen(s))\n",
+                         A.path, strerror(err), (unsigned long long)n);
+        if (k > 0) {
+            ssize_t w =
+                write(STDERR_FILENO, msg, (size_t)k < sizeof(msg) ? (size_t)k : sizeof(msg));
+            (void)w;
+        }
+        return;
+    }
+    if (A.torn) {
+        /* end the old file's cut record with its newline, as the next
+         * batch would have: the new file starts clean either way */
+        ssize_t w = write(A.fd, "\n", 1);
+        (void)w;
+        A.torn = false;
+    }
+    int old = A.fd;
+    A.fd = fd;
+    close(old);
+}
+
 static void *writer(void *arg)
 {
     (void)arg;
     for (;;) {
+        if (atomic_exchange(&A.reopen, false)) reopen();
         if (drain()) {
             /* Records are arriving: let more gather before the next write
              * instead of sleeping on the eventfd. Workers see |sleeping| 0
@@ -349,7 +396,7 @@ static void *writer(void *arg)
          * before it reads |sleeping| (both sequentially consistent), so
          * either it sees us asleep and wakes us, or we see its record */
         atomic_store(&A.sleeping, 1);
-        if (pending() || atomic_load(&A.stop)) {
+        if (pending() || atomic_load(&A.stop) || atomic_load(&A.reopen)) {
             atomic_store(&A.sleeping, 0);
             continue;
         }
@@ -374,6 +421,16 @@ int px__audit_open(const char *path, char *err, size_t errlen)
             return -1;
         }
         A.close_fd = true;
+        /* only a regular file is rotated: reopening a FIFO could block on
+         * a missing reader, and a device has nothing to rotate */
+        struct stat st;
+        if (fstat(A.fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            A.path = strdup(path);
+            if (!A.path) {
+                snprintf(err, errlen, "audit log: out of memory");
+                return -1;
+            }
+        }
     }
     A.efd = eventfd(0, EFD_CLOEXEC);
     if (A.efd < 0) {
@@ -399,8 +456,12 @@ void px__audit_close(void)
     pthread_join(A.thread, NULL);
     A.running = false;
     if (A.close_fd) close(A.fd);
+    A.fd = -1;
     close(A.efd);
     A.efd = -1;
+    free(A.path);
+    A.path = NULL;
+    atomic_store(&A.reopen, false);
     unsigned nq = atomic_load(&A.nq);
     if (nq > AUDIT_MAXQ) nq = AUDIT_MAXQ;
     for (unsigned i = 0; i < nq; i++) {
@@ -409,6 +470,17 @@ void px__audit_close(void)
         free(q);
     }
     atomic_store(&A.nq, 0);
+}
+
+void px__audit_reopen(void)
+{
+    if (!A.running || !A.path) return;
+    atomic_store(&A.reopen, true);
+    /* wakes the writer if it sleeps; an extra count only costs one empty
+     * look at the rings */
+    uint64_t one = 1;
+    ssize_t w = write(A.efd, &one, sizeof(one));
+    (void)w;
 }
 
 /* The worker's ring, created and registered on its first record. */

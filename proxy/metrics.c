@@ -5,6 +5,7 @@
  */
 #include "proxy/gw.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,13 +28,68 @@ static struct px_met_provider *row(struct px_metrics *m, const char *name)
     return p;
 }
 
-void px__metrics_request(struct px_h2s *h)
+/*
+ * Per-thread memo of the request path (each worker thread owns its
+ * metrics block; the memo is that thread's only, so no lock):
+ * - the outcome/code row last used per (provider row, outcome, code),
+ *   keyed by the string pointers. Outcomes and codes are string literals
+ *   (down.c, h1down.c, flt_errcode(), ctr_decide's refusals): static
+ *   storage that never changes, so an equal pointer is equal text. A miss
+ *   takes the strcmp path, which is always right; a row never changes once
+ *   published, so a remembered row stays valid.
+ * - the duration buckets as integer nanosecond thresholds: ns_min[b] is the
+ *   smallest ns with (double)ns / 1e9 > px__met_bounds[b]. That expression
+ *   never decreases as ns grows (a conversion and a division by a positive
+ *   constant, each rounded to nearest), so ns >= ns_min[b] picks exactly
+ *   the bucket the double comparison picked, without the conversion and
+ *   the division.
+ */
+#define MEMO_SLOTS 8 /* a power of two */
+struct memo_slot {
+    const struct px_met_provider *p; /* NULL: empty */
+    const char *outcome, *code;
+    _Atomic uint64_t *n;
+};
+static _Thread_local struct {
+    bool ready;
+    uint64_t ns_min[PX_MET_BUCKETS];
+    struct memo_slot slot[MEMO_SLOTS];
+} T;
+
+static bool secs_above(uint64_t ns, double bound)
 {
-    struct px_metrics *m = &h->w->met;
-    const char *outcome = h->outcome ? h->outcome : "failed";
-    const char *code = h->code ? h->code : "";
-    uint64_t ns = uv_hrtime() - h->t0;
-    struct px_met_provider *p = row(m, h->contract ? h->contract->provider : "");
+    return (double)ns / 1e9 > bound;
+}
+
+static void memo_init(void)
+{
+    for (size_t b = 0; b < PX_MET_BUCKETS; b++) {
+        /* the first ns above the bound: above lo is false, at hi true */
+        uint64_t lo = 0, hi = (uint64_t)(px__met_bounds[b] * 1e9) + 1000;
+        while (!secs_above(hi, px__met_bounds[b]))
+            hi *= 2;
+        while (hi - lo > 1) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (secs_above(mid, px__met_bounds[b]))
+                hi = mid;
+            else
+                lo = mid;
+        }
+        T.ns_min[b] = hi;
+    }
+    T.ready = true;
+}
+
+/* The request counter of (outcome, code) in |p|, or NULL when the
+ * provider's table is full (the request is then not counted by code, as
+ * before). */
+static _Atomic uint64_t *req_counter(struct px_met_provider *p, const char *outcome,
+                                     const char *code)
+{
+    struct memo_slot *s =
+        &T.slot[(((uintptr_t)outcome >> 3) ^ ((uintptr_t)code >> 2) ^ ((uintptr_t)p >> 6)) &
+                (MEMO_SLOTS - 1)];
+    if (s->p == p && s->outcome == outcome && s->code == code) return s->n;
     size_t nreq = atomic_load_explicit(&p->nreq, memory_order_relaxed);
     size_t i;
     for (i = 0; i < nreq; i++)
@@ -43,14 +99,30 @@ void px__metrics_request(struct px_h2s *h)
         snprintf(p->req[i].code, sizeof(p->req[i].code), "%s", code);
         atomic_store_explicit(&p->nreq, ++nreq, memory_order_release);
     }
-    if (i < nreq) px__met_add(&p->req[i].n, 1);
+    if (i == nreq) return NULL;
+    /* only texts the row holds whole: a longer one was cut by snprintf and
+     * must keep comparing as before */
+    if (strlen(outcome) < sizeof(p->req[i].outcome) && strlen(code) < sizeof(p->req[i].code))
+        *s = (struct memo_slot){p, outcome, code, &p->req[i].n};
+    return &p->req[i].n;
+}
+
+void px__metrics_request(struct px_h2s *h)
+{
+    struct px_metrics *m = &h->w->met;
+    const char *outcome = h->outcome ? h->outcome : "failed";
+    const char *code = h->code ? h->code : "";
+    uint64_t ns = uv_hrtime() - h->t0;
+    if (!T.ready) memo_init();
+    struct px_met_provider *p = row(m, h->contract ? h->contract->provider : "");
+    _Atomic uint64_t *n = req_counter(p, outcome, code);
+    if (n) px__met_add(n, 1);
     if (h->contract) {
         px__met_add(&p->removed, h->d->report.removed.total);
         px__met_add(&p->transformed, h->d->report.transformed.total);
     }
-    double secs = (double)ns / 1e9;
     size_t b = 0;
-    while (b < PX_MET_BUCKETS && secs > px__met_bounds[b])
+    while (b < PX_MET_BUCKETS && ns >= T.ns_min[b])
         b++;
     px__met_add(&p->bucket[b], 1);
     px__met_add(&p->sum_ns, ns);

@@ -10,6 +10,8 @@
  * atomic hand-over slot and a uv_async, and swaps it in between two events.
  * Streams hold the set they started with. Listeners, workers and the audit
  * path are not changed by a reload (they need a restart).
+ * SIGHUP also reopens the audit file (rotation: mv, then SIGHUP), whether
+ * or not the new set is accepted: the two are independent.
  * SIGTERM/SIGINT: every worker stops accepting, sends GOAWAY, lets its
  * streams finish (deadline: upstream_timeout), then its loop ends.
  */
@@ -67,6 +69,9 @@ static void on_hup(uv_signal_t *h, int sig)
 {
     (void)h;
     (void)sig;
+    /* first, and even while draining: a rotated log must not keep
+     * growing under its old name, whatever becomes of the reload */
+    px__audit_reopen();
     if (G.draining) return; /* workers may be gone */
     struct diag_first df = {"", 0};
     struct ctr_set *set = load(G.config_path, &df);
