@@ -507,7 +507,7 @@ static struct px_audit_q *worker_q(struct px_worker *w)
     return q;
 }
 
-static void publish(struct px_audit_q *q, uint64_t tail, size_t len);
+static void publish(struct px_worker *w, struct px_audit_q *q, uint64_t tail, size_t len);
 
 void px__audit_push(struct px_worker *w, const char *line, size_t len)
 {
@@ -530,7 +530,7 @@ void px__audit_push(struct px_worker *w, const char *line, size_t len)
     size_t first = AUDIT_RING - off < len ? AUDIT_RING - off : len;
     memcpy(q->ring + off, line, first);
     memcpy(q->ring, line + first, len - first);
-    publish(q, tail, len);
+    publish(w, q, tail, len);
 }
 
 /* Where a record of up to |cap| bytes can be formatted in place: the free
@@ -547,11 +547,19 @@ static char *ring_slot(struct px_audit_q *q, size_t cap)
     return q->ring + off;
 }
 
-/* Publishes the |len| bytes written at the ring's |tail| and wakes the
- * writer if it sleeps. */
-static void publish(struct px_audit_q *q, uint64_t tail, size_t len)
+/* Publishes the |len| bytes written at the ring's |tail|. Whether the
+ * writer sleeps is looked at once per loop iteration of the worker
+ * (px__audit_wake, before the loop waits for I/O), not per record: that
+ * look needs a full fence, which waits until every store before it (the
+ * record's lines, cold in a 1 MiB ring) has reached the cache. */
+static void publish(struct px_worker *w, struct px_audit_q *q, uint64_t tail, size_t len)
 {
     atomic_store_explicit(&q->tail, tail + len, memory_order_release);
+    px__worker_audit_wake_later(w);
+}
+
+void px__audit_wake(void)
+{
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&A.sleeping, memory_order_relaxed) &&
         atomic_exchange(&A.sleeping, 0)) {
@@ -863,11 +871,12 @@ static void two(char *p, int v)
     p[1] = (char)('0' + v % 10);
 }
 
-/* {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ" — the date part is cached per second. */
-static void put_ts(struct line *l, struct px_audit_q *q)
+/* {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ" — the date part is cached per second.
+ * |wall_ms|: the worker's CLOCK_REALTIME, read once per loop iteration. */
+static void put_ts(struct line *l, struct px_audit_q *q, uint64_t wall_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    struct timespec ts = {.tv_sec = (time_t)(wall_ms / 1000u),
+                          .tv_nsec = (long)(wall_ms % 1000u) * 1000000L};
     char local[20];
     char *text = q ? q->ts_text : local;
     if (!q || q->ts_sec != ts.tv_sec) {
@@ -952,7 +961,7 @@ void px__audit_record(struct px_h2s *h)
     struct line l = {h->w->audit_line, 0, sizeof(h->w->audit_line), false};
     char *slot = q ? ring_slot(q, l.cap) : NULL;
     if (slot) l.p = slot; /* same capacity: the same lines */
-    put_ts(&l, q);
+    put_ts(&l, q, px__wall_ms(h->w));
     PUTL(&l, ",\"request_id\":\"");
     puts_(&l, h->rid);
     PUTL(&l, "\"");
@@ -1058,7 +1067,7 @@ void px__audit_record(struct px_h2s *h)
     putu(&l, h->req_sent); /* handed to the provider: 0 when nothing left */
     PUTL(&l, ",\"duration_ms\":");
     char ms[32];
-    put(&l, ms, fmt_ms1(ms, uv_hrtime() - h->t0));
+    put(&l, ms, fmt_ms1(ms, px__h2s_elapsed_ns(h)));
     size_t tail0 = l.len;
     if (hit) {
         put(&l, e->tail, e->tail_len);
@@ -1102,7 +1111,7 @@ void px__audit_record(struct px_h2s *h)
     l.p[l.len++] = '}';
     l.p[l.len++] = '\n';
     if (slot)
-        publish(q, atomic_load_explicit(&q->tail, memory_order_relaxed), l.len);
+        publish(h->w, q, atomic_load_explicit(&q->tail, memory_order_relaxed), l.len);
     else
         px__audit_push(h->w, l.p, l.len);
 }

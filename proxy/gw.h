@@ -345,6 +345,8 @@ struct px_worker {
     uv_thread_t thread;
     uv_async_t async;
     uv_idle_t idle;
+    uv_prepare_t audit_wake; /* px__worker_audit_wake_later */
+    bool audit_wake_on;
     uv_timer_t drain_timer;
     struct ctr_set *set;                /* loop thread only */
     _Atomic(struct ctr_set *) next_set; /* handed over by the main thread */
@@ -434,6 +436,12 @@ uint64_t px__clock_ns(struct px_worker *w);
 static inline void px__clock_tick(struct px_worker *w)
 {
     w->clk_ns = 0;
+}
+/* Time from the exchange's start to the end of its downstream side (or
+ * to now, before that end): audit duration_ms and the metrics histogram. */
+static inline uint64_t px__h2s_elapsed_ns(const struct px_h2s *h)
+{
+    return (h->t_end ? h->t_end : uv_hrtime()) - h->t0;
 }
 /* CLOCK_REALTIME in ms, read once per loop iteration (uv_now). */
 uint64_t px__wall_ms(struct px_worker *w);
@@ -592,5 +600,10 @@ bool px__audit_failing(void);
 /* SIGHUP: the writer reopens the configured audit file (regular files
  * only) between two batches; a failure keeps the old one. Main thread. */
 void px__audit_reopen(void);
+/* Wakes the audit writer if it sleeps (a full fence, then a look). The
+ * worker calls it once per loop iteration in which it published records:
+ * px__worker_audit_wake_later arms it (worker.c). */
+void px__audit_wake(void);
+void px__worker_audit_wake_later(struct px_worker *w);
 
 #endif

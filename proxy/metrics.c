@@ -112,7 +112,7 @@ void px__metrics_request(struct px_h2s *h)
     struct px_metrics *m = &h->w->met;
     const char *outcome = h->outcome ? h->outcome : "failed";
     const char *code = h->code ? h->code : "";
-    uint64_t ns = uv_hrtime() - h->t0;
+    uint64_t ns = px__h2s_elapsed_ns(h);
     if (!T.ready) memo_init();
     struct px_met_provider *p = row(m, h->contract ? h->contract->provider : "");
     _Atomic uint64_t *n = req_counter(p, outcome, code);

@@ -471,6 +471,23 @@ void px__sess_undirty(struct px_sess *s)
     /* not found: it is on idle_cb's list, which skips dead sessions */
 }
 
+static void audit_wake_cb(uv_prepare_t *p)
+{
+    struct px_worker *w = p->data;
+    w->audit_wake_on = false;
+    uv_prepare_stop(p);
+    px__audit_wake();
+}
+
+/* Before this iteration's wait for I/O, the audit writer is woken if it
+ * sleeps: records published in this iteration never wait for the next. */
+void px__worker_audit_wake_later(struct px_worker *w)
+{
+    if (w->audit_wake_on || uv_is_closing((uv_handle_t *)&w->audit_wake)) return;
+    w->audit_wake_on = true;
+    uv_prepare_start(&w->audit_wake, audit_wake_cb);
+}
+
 void px__worker_poke(struct px_worker *w)
 {
     /* runs idle_cb on the next turn: it checks whether a drain is done */
@@ -654,6 +671,8 @@ int px__worker_start(struct px_worker *w)
     w->async.data = w;
     uv_idle_init(&w->loop, &w->idle);
     w->idle.data = w;
+    uv_prepare_init(&w->loop, &w->audit_wake);
+    w->audit_wake.data = w;
     uv_timer_init(&w->loop, &w->drain_timer);
     w->drain_timer.data = w;
     uv_timer_init(&w->loop, &w->trim_timer);
