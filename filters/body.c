@@ -103,6 +103,14 @@ void flt_body_del(struct flt_body *b)
     free(b);
 }
 
+void flt_body_prefetch(const struct flt_body *b)
+{
+    __builtin_prefetch(b, 1);
+    __builtin_prefetch((const char *)b + 64, 1);
+    __builtin_prefetch(b->out, 1);
+    flt_json_prefetch(b->json);
+}
+
 void flt_body_reset(struct flt_body *b, const struct flt_body_config *cfg, flt_sink_fn sink,
                     void *ud, struct flt_report *report)
 {

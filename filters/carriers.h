@@ -141,6 +141,11 @@ struct flt_body;
  * inflate state, buffers). NULL on OOM. */
 struct flt_body *flt_body_new(uint32_t max_depth);
 void flt_body_del(struct flt_body *b);
+/* Asks the CPU to start fetching the lines flt_body_reset and the first
+ * bytes of a JSON body write: a pooled body filter is cold when its
+ * exchange is reused (the gateway keeps hundreds in flight). A hint only:
+ * nothing is read or changed. */
+void flt_body_prefetch(const struct flt_body *b);
 /* Starts a body. Output (filtered, decoded) goes to |sink|. */
 void flt_body_reset(struct flt_body *b, const struct flt_body_config *cfg, flt_sink_fn sink,
                     void *ud, struct flt_report *report);

@@ -242,6 +242,8 @@ struct flt_json;
  * memory it will ever use. NULL on OOM. */
 struct flt_json *flt_json_new(uint32_t max_depth);
 void flt_json_del(struct flt_json *f);
+/* flt_body_prefetch for a JSON filter: its per-document fields. */
+void flt_json_prefetch(const struct flt_json *f);
 /* Starts a new document with |cfg| (copied; its pointers borrowed). Output
  * goes to |sink|, paths to |report| (may be NULL). Reuses all memory. */
 void flt_json_reset(struct flt_json *f, const struct flt_json_config *cfg, flt_sink_fn sink,

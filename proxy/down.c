@@ -717,6 +717,14 @@ struct px_h2s *px__h2s_open(struct px_down *dc, int32_t id)
     h->dc = dc;
     h->id = id;
     h->set = px__set_take(w);
+    /* the pooled state this exchange writes first is cold (hundreds of
+     * exchanges ran since it was last used): fetched while the header
+     * block is decoded, not when ctr_decide and the body need it */
+    __builtin_prefetch(h->d, 1);
+    __builtin_prefetch((const char *)h->d + 64, 1);
+    __builtin_prefetch(&h->d->report.removed, 1);
+    __builtin_prefetch(&h->d->report.transformed, 1);
+    if (h->body) flt_body_prefetch(h->body);
     h->down_open = true;
     h->dnext = dc->streams;
     if (dc->streams) dc->streams->dprev = h;
