@@ -108,6 +108,10 @@ void flt_body_prefetch(const struct flt_body *b)
     __builtin_prefetch(b, 1);
     __builtin_prefetch((const char *)b + 64, 1);
     __builtin_prefetch(b->out, 1);
+}
+
+void flt_body_prefetch_json(const struct flt_body *b)
+{
     flt_json_prefetch(b->json);
 }
 

@@ -141,11 +141,14 @@ struct flt_body;
  * inflate state, buffers). NULL on OOM. */
 struct flt_body *flt_body_new(uint32_t max_depth);
 void flt_body_del(struct flt_body *b);
-/* Asks the CPU to start fetching the lines flt_body_reset and the first
+/* Ask the CPU to start fetching the lines flt_body_reset and the first
  * bytes of a JSON body write: a pooled body filter is cold when its
- * exchange is reused (the gateway keeps hundreds in flight). A hint only:
- * nothing is read or changed. */
+ * exchange is reused (the gateway keeps hundreds in flight). Hints only,
+ * nothing changes. flt_body_prefetch reads nothing from |b|; the JSON
+ * filter's lines are behind a pointer in |b|: flt_body_prefetch_json
+ * reads it, best once |b|'s first line has arrived. */
 void flt_body_prefetch(const struct flt_body *b);
+void flt_body_prefetch_json(const struct flt_body *b);
 /* Starts a body. Output (filtered, decoded) goes to |sink|. */
 void flt_body_reset(struct flt_body *b, const struct flt_body_config *cfg, flt_sink_fn sink,
                     void *ud, struct flt_report *report);

@@ -643,6 +643,7 @@ void px__h2s_head_done(struct px_h2s *h)
         req.caller.len = strlen(h->dc->caller);
     }
     struct ctr_decision *d = h->d;
+    if (h->body) flt_body_prefetch_json(h->body); /* fetched while ctr_decide runs */
     ctr_decide(&set->config, c, &req, d);
     if (d->status != 0) {
         px__h2s_refuse(h, d->status, d->error ? d->error : "invalid_request", d->message);
