@@ -26,6 +26,7 @@
 
 #define PX_MAX_HEADERS 128          /* request / response header fields kept per stream */
 #define PX_CHUNK_SIZE (16u * 1024u) /* body buffer unit */
+#define PX_CHUNK_STACK 256
 #define PX_PIPE_HIGH (256u * 1024u) /* stop giving back flow-control credit above this */
 #define PX_DOWN_WINDOW (256u * 1024u)
 #define PX_UP_WINDOW (256u * 1024u)
@@ -369,6 +370,10 @@ struct px_worker {
     unsigned nfree_h2s, nfree_min; /* length, and its low mark since the last trim */
     uv_timer_t trim_timer;
     struct px_chunk *free_chunks;
+    /* the last idle chunks, on an array: taking one reads nothing from it
+     * (as in pool.c: a chunk freed long ago is cold) */
+    struct px_chunk *chunk_stk[PX_CHUNK_STACK];
+    unsigned nchunk_stk;
     size_t nfree_chunks;
     struct px_ctx_cache ctxs[16];
     size_t nctxs;

@@ -22,8 +22,11 @@
 
 static struct px_chunk *chunk_get(struct px_worker *w)
 {
-    struct px_chunk *c = w->free_chunks;
-    if (c) {
+    struct px_chunk *c;
+    if (w->nchunk_stk) {
+        c = w->chunk_stk[--w->nchunk_stk];
+        w->nfree_chunks--;
+    } else if ((c = w->free_chunks) != NULL) {
         w->free_chunks = c->next;
         w->nfree_chunks--;
     } else {
@@ -41,8 +44,12 @@ static void chunk_put(struct px_worker *w, struct px_chunk *c)
         free(c);
         return;
     }
-    c->next = w->free_chunks;
-    w->free_chunks = c;
+    if (w->nchunk_stk < PX_CHUNK_STACK) {
+        w->chunk_stk[w->nchunk_stk++] = c;
+    } else {
+        c->next = w->free_chunks;
+        w->free_chunks = c;
+    }
     w->nfree_chunks++;
 }
 
@@ -631,6 +638,8 @@ static void worker_main(void *arg)
         w->free_h2s = h->next_free;
         h2s_free(h);
     }
+    while (w->nchunk_stk)
+        free(w->chunk_stk[--w->nchunk_stk]);
     while (w->free_chunks) {
         struct px_chunk *c = w->free_chunks;
         w->free_chunks = c->next;
