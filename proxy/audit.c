@@ -343,19 +343,33 @@ static bool pending(void)
 
 /* Writer only, between two batches: open the new file first, then swap
  * and close the old one, so there is never a moment without a file and
- * no record is split between two. On failure the old descriptor stays. */
+ * no record is split between two. On failure the old descriptor stays.
+ * The path must still name a regular file: O_NONBLOCK makes a FIFO put
+ * there without a reader fail (ENXIO) instead of blocking the writer (and
+ * shutdown) for good; one with a reader, or a device, is refused. */
 static void reopen(void)
 {
-    int fd = open(A.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int fd = open(A.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0640);
+    const char *why = fd < 0 ? strerror(errno) : NULL;
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            why = "not a regular file";
+            close(fd);
+            fd = -1;
+        } else {
+            int fl = fcntl(fd, F_GETFL);
+            if (fl >= 0) (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        }
+    }
     if (fd < 0) {
-        int err = errno;
         uint64_t n = atomic_fetch_add(&A.reopen_failed, 1) + 1;
         /* the configured path and the errno text only: never a record */
         char msg[PATH_MAX + 256];
         int k = snprintf(msg, sizeof(msg),
                          "privgate: audit log: cannot reopen %s: %s; still writing to the "
                          "previous file (%llu failed reopen(s))\n",
-                         A.path, strerror(err), (unsigned long long)n);
+                         A.path, why, (unsigned long long)n);
         if (k > 0) {
             ssize_t w =
                 write(STDERR_FILENO, msg, (size_t)k < sizeof(msg) ? (size_t)k : sizeof(msg));

@@ -338,3 +338,51 @@ Test(reopen, refused_reload_still_reopens)
     free(sent1.v);
     free(sent2.v);
 }
+
+/* A FIFO put at the path: without a reader the reopen must not block the
+ * writer (which would stop every record and hang shutdown); with one it
+ * must not write into it. Both are refused like any failed reopen: the
+ * old file goes on. */
+Test(reopen, fifo_at_the_path_is_refused_and_shutdown_does_not_hang)
+{
+    start(NULL);
+    char old[512];
+    snprintf(old, sizeof(old), "%s.1", E.audit);
+    struct ids sent1 = {0}, sent2 = {0};
+    for (int i = 0; i < 2; i++)
+        send_one(&sent1);
+    cr_assert(wait_lines(E.audit, 2, 20000));
+    cr_assert(rename(E.audit, old) == 0);
+    cr_assert(mkfifo(E.audit, 0600) == 0, "mkfifo: %s", strerror(errno));
+    cr_assert(kill(E.gw_pid, SIGHUP) == 0);
+    cr_assert(wait_text(E.gw_err, "cannot reopen", 1, 20000), "no stderr line for the FIFO");
+    /* now with a reader: the open succeeds, the file type refuses it */
+    int rd = open(E.audit, O_RDONLY | O_NONBLOCK);
+    cr_assert(rd >= 0, "open fifo: %s", strerror(errno));
+    cr_assert(kill(E.gw_pid, SIGHUP) == 0);
+    cr_assert(wait_text(E.gw_err, "cannot reopen", 2, 20000), "no stderr line for the FIFO");
+    for (int i = 0; i < 2; i++)
+        send_one(&sent2);
+    cr_assert(wait_lines(old, 4, 20000), "records stopped: the writer is stuck on the FIFO");
+    /* exits (e2e_stop gives up after 20 s): the writer is not blocked */
+    cr_assert_eq(stop_gateway(), 0);
+    char buf[64];
+    cr_expect(read(rd, buf, sizeof(buf)) <= 0, "records went into the FIFO");
+    close(rd);
+    struct ids o = {0};
+    load_ids(old, &o);
+    cr_expect_eq(o.n, sent1.n + sent2.n, "old file: %zu records", o.n);
+    for (size_t i = 0; i < sent2.n; i++)
+        cr_expect_eq(ids_count(&o, sent2.v[i]), 1, "%s not in the old file", sent2.v[i]);
+    char *err = e2e_read(E.gw_err, NULL);
+    cr_assert(err);
+    char want[800];
+    snprintf(want, sizeof(want), "cannot reopen %s: %s;", E.audit, strerror(ENXIO));
+    cr_expect(strstr(err, want), "want \"%s\" in: %s", want, err);
+    snprintf(want, sizeof(want), "cannot reopen %s: not a regular file;", E.audit);
+    cr_expect(strstr(err, want), "want \"%s\" in: %s", want, err);
+    free(err);
+    free(o.v);
+    free(sent1.v);
+    free(sent2.v);
+}
