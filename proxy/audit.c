@@ -1078,7 +1078,10 @@ void px__audit_record(struct px_h2s *h)
     PUTL(&l, ",\"bytes_in\":");
     putu(&l, h->bytes_in);
     PUTL(&l, ",\"bytes_out\":");
-    putu(&l, h->req_sent); /* handed to the provider: 0 when nothing left */
+    /* handed to the provider (0 when nothing left), counting a DATA frame
+     * nghttp2 has framed but not yet written: it still leaves, before any
+     * RST_STREAM; the audit must not under-report what a provider got */
+    putu(&l, h->req_sent + h->req_promised);
     PUTL(&l, ",\"duration_ms\":");
     char ms[32];
     put(&l, ms, fmt_ms1(ms, px__h2s_elapsed_ns(h)));
