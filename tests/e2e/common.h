@@ -11,6 +11,17 @@
 
 #include "harness.h"
 
+#include <time.h>
+
+/* CLOCK_MONOTONIC in ms: deadlines of the tests' waits on files, lines
+ * and states. */
+static inline long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
 /* A provider with a filtered JSON route, a route without body, an opaque
  * route and a root-array route. */
 static const char SHOP_CONTRACT[] = "contract: 1\n"

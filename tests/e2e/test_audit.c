@@ -28,13 +28,6 @@
 static struct e2e E;
 static int admin_port;
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void nap(void)
 {
     /* polling interval while waiting for a counter or a state (not a sync sleep) */

@@ -27,13 +27,6 @@ static void teardown(void)
 
 TestSuite(lifecycle, .fini = teardown);
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* A socket connected to 127.0.0.1:|port|, or -1 with errno set. */
 static int loopback_connect(int port)
 {

@@ -27,13 +27,6 @@ static struct e2e E;
 static const char ORDER[] =
     "{\"order_id\":7,\"customer_id\":\"C-1\",\"email\":\"REOPENMARK@x.example\"}";
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void nap(void)
 {
     /* polling interval while waiting for a file or a line (not a sync sleep) */
@@ -307,16 +300,23 @@ Test(reopen, failed_reopen_keeps_the_old_file_and_says_so_once)
     free(sent3.v);
 }
 
-Test(reopen, refused_reload_still_reopens)
+/* A gateway that wrote two records, its audit file then renamed to
+ * |old| (audit.log.1), as logrotate does before the SIGHUP. */
+static void start_and_rotate(char *old, size_t cap, struct ids *sent)
 {
     start(NULL);
-    char old[512];
-    snprintf(old, sizeof(old), "%s.1", E.audit);
-    struct ids sent1 = {0}, sent2 = {0};
+    snprintf(old, cap, "%s.1", E.audit);
     for (int i = 0; i < 2; i++)
-        send_one(&sent1);
+        send_one(sent);
     cr_assert(wait_lines(E.audit, 2, 20000));
     cr_assert(rename(E.audit, old) == 0);
+}
+
+Test(reopen, refused_reload_still_reopens)
+{
+    char old[512];
+    struct ids sent1 = {0}, sent2 = {0};
+    start_and_rotate(old, sizeof(old), &sent1);
     e2e_contract(&E, "broken", "contract: 1\nprovider: Broken!\n");
     cr_assert(kill(E.gw_pid, SIGHUP) == 0);
     cr_assert(wait_text(E.gw_err, "reload refused", 1, 20000));
@@ -345,14 +345,9 @@ Test(reopen, refused_reload_still_reopens)
  * old file goes on. */
 Test(reopen, fifo_at_the_path_is_refused_and_shutdown_does_not_hang)
 {
-    start(NULL);
     char old[512];
-    snprintf(old, sizeof(old), "%s.1", E.audit);
     struct ids sent1 = {0}, sent2 = {0};
-    for (int i = 0; i < 2; i++)
-        send_one(&sent1);
-    cr_assert(wait_lines(E.audit, 2, 20000));
-    cr_assert(rename(E.audit, old) == 0);
+    start_and_rotate(old, sizeof(old), &sent1);
     cr_assert(mkfifo(E.audit, 0600) == 0, "mkfifo: %s", strerror(errno));
     cr_assert(kill(E.gw_pid, SIGHUP) == 0);
     cr_assert(wait_text(E.gw_err, "cannot reopen", 1, 20000), "no stderr line for the FIFO");
