@@ -196,27 +196,6 @@ static bool hop_name(const char *p, size_t n)
     }
 }
 
-/* Bytes for which flt_path_check's segment rules have nothing to say:
- * printable ASCII but '%' (escapes), '#', '\\', ';' (path parameters) and
- * '.' (dot segments). Bit c & 63 of word c >> 6; bytes from 128 on have
- * none (UTF-8 sequences go through the real check). */
-static const uint64_t plain_bits[4] = {0xf7ffbfd600000000ull, 0x7fffffffefffffffull, 0, 0};
-
-/* Whether |p| (the path, starting with '/') is made of plain bytes only:
- * then every segment passes flt_path_check (no escape, no dot segment, no
- * control character, ASCII hence valid UTF-8), and the check's per-byte
- * decoding (about 400 instructions for "/v1/orders") is not needed. Any
- * other path goes through flt_path_check. (Eight bytes at a time with
- * the "has a byte" tricks costs as much for paths this short.) */
-static bool path_plain(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (!((plain_bits[c >> 6] >> (c & 63)) & 1)) return false;
-    }
-    return true;
-}
-
 /* Whether |t| is literal segments only (no parameter, no '*'): then a
  * path matches it exactly when it is the route's path as written, byte
  * for byte (the template is that string cut at each '/'), and one
@@ -311,11 +290,7 @@ static int decide_body(const struct ctr_config *cfg, const struct ctr_contract *
     const struct ctr_header *ct = sc->ctype;
     if (sc->nctype > 1)
         return refuse(d, 415, "unsupported_media_type", "more than one content-type");
-    if (ct && ct->value.len == 16 && memcmp(ct->value.p, "application/json", 16) == 0) {
-        /* what nearly every JSON client sends: flt_media_parse's answer
-         * for it, without its tokenizing (about 370 instructions) */
-        d->body.media = FLT_MEDIA_JSON;
-    } else if (ct) {
+    if (ct) {
         enum flt_media m = FLT_MEDIA_NONE;
         int e = flt_media_parse(ct->value.p, ct->value.len, &m);
         if (e < 0) return refuse(d, 415, "unsupported_media_type", "unsupported content-type");
@@ -364,8 +339,7 @@ int ctr_decide(const struct ctr_config *cfg, const struct ctr_contract *c,
     const char *q = qm ? qm + 1 : NULL;
     size_t qlen = qm ? plen - path_len - 1 : 0;
     if (path_len == 0) return refuse(d, 404, "unknown_route", "no route of the contract matches");
-    if (p[0] != '/' || memchr(p, '#', plen) ||
-        (!path_plain(p, path_len) && flt_path_check(p, path_len) < 0))
+    if (p[0] != '/' || memchr(p, '#', plen) || flt_path_check(p, path_len) < 0)
         return refuse(d, 400, "invalid_request", "invalid request path");
     const struct ctr_route *r = NULL;
     for (size_t i = 0; i < c->nroutes && !r; i++) {

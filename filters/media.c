@@ -75,6 +75,12 @@ int flt_media_parse(const char *v, size_t len, enum flt_media *out)
     enum flt_media m = FLT_MEDIA_OTHER;
 
     if (v == NULL) len = 0;
+    if (len == 16 && memcmp(v, "application/json", 16) == 0) {
+        /* what nearly every JSON client sends: the answer of the parse
+         * below, without its tokenizing (about 370 instructions) */
+        if (out != NULL) *out = FLT_MEDIA_JSON;
+        return 0;
+    }
     while (i < len && is_ows((unsigned char)v[i]))
         i++;
     while (len > i && is_ows((unsigned char)v[len - 1]))

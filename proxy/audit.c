@@ -6,9 +6,11 @@
  * stdio straight into the free space at its ring's tail when 48 KiB (the
  * longest record) are free there without wrapping — nearly always — and
  * otherwise into its own line buffer, then copied into the ring; it
- * publishes it with one release store: no lock, no system call. The writer thread is woken
- * (eventfd) only when it sleeps — it announces that with |sleeping| and
- * checks the rings once more before blocking, so a record published at the
+ * publishes it with one release store: no lock, no system call. The
+ * writer thread is woken (eventfd) only when it sleeps — it announces that
+ * with |sleeping| and checks the rings once more before blocking; a worker
+ * that published records looks at |sleeping| once per loop iteration,
+ * before it waits for I/O (px__audit_wake), so a record published at the
  * same moment is never left behind. Awake, it gathers everything in every
  * ring into one writev(2), gives the space back, and naps 1 ms before the
  * next look; only a look that finds nothing puts it to sleep. Under load

@@ -472,14 +472,7 @@ static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     (void)id;
     (void)buf;
     (void)ud;
-    struct px_h2s *h = src->ptr;
-    size_t n = h->resp.bytes < len ? (size_t)h->resp.bytes : len;
-    if (n == h->resp.bytes && h->resp.eof)
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-    else if (n == 0)
-        return NGHTTP2_ERR_DEFERRED;
-    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-    return (ssize_t)n;
+    return px__pipe_frame(&((struct px_h2s *)src->ptr)->resp, len, flags);
 }
 
 static int down_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd, size_t len,

@@ -75,6 +75,10 @@ void px__pipe_trim(struct px_worker *w, struct px_pipe *p, size_t n);
  * (NGHTTP2_ERR_WOULDBLOCK: |c| has no room for the whole frame yet). */
 int px__send_data(struct px_worker *w, struct px_conn *c, const nghttp2_frame *f, const uint8_t *hd,
                   size_t len, struct px_pipe *p, struct px_pipe *keep);
+/* nghttp2 read callback body for |p| sent that way: how many of |len|
+ * bytes the next DATA frame takes (EOF flagged on the last, NO_COPY
+ * always), or NGHTTP2_ERR_DEFERRED while |p| is empty and not ended. */
+ssize_t px__pipe_frame(const struct px_pipe *p, size_t len, uint32_t *flags);
 
 /* -------------------------------------------------------------- sessions */
 

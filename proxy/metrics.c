@@ -29,31 +29,17 @@ static struct px_met_provider *row(struct px_metrics *m, const char *name)
 }
 
 /*
- * Per-thread memo of the request path (each worker thread owns its
- * metrics block; the memo is that thread's only, so no lock):
- * - the outcome/code row last used per (provider row, outcome, code),
- *   keyed by the string pointers. Outcomes and codes are string literals
- *   (down.c, h1down.c, flt_errcode(), ctr_decide's refusals): static
- *   storage that never changes, so an equal pointer is equal text. A miss
- *   takes the strcmp path, which is always right; a row never changes once
- *   published, so a remembered row stays valid.
- * - the duration buckets as integer nanosecond thresholds: ns_min[b] is the
- *   smallest ns with (double)ns / 1e9 > px__met_bounds[b]. That expression
- *   never decreases as ns grows (a conversion and a division by a positive
- *   constant, each rounded to nearest), so ns >= ns_min[b] picks exactly
- *   the bucket the double comparison picked, without the conversion and
- *   the division.
+ * The duration buckets as integer nanosecond thresholds, per thread (each
+ * worker computes its own once, no lock): ns_min[b] is the smallest ns
+ * with (double)ns / 1e9 > px__met_bounds[b]. That expression never
+ * decreases as ns grows (a conversion and a division by a positive
+ * constant, each rounded to nearest), so ns >= ns_min[b] picks exactly the
+ * bucket the double comparison picked, without the conversion and the
+ * division.
  */
-#define MEMO_SLOTS 8 /* a power of two */
-struct memo_slot {
-    const struct px_met_provider *p; /* NULL: empty */
-    const char *outcome, *code;
-    _Atomic uint64_t *n;
-};
 static _Thread_local struct {
     bool ready;
     uint64_t ns_min[PX_MET_BUCKETS];
-    struct memo_slot slot[MEMO_SLOTS];
 } T;
 
 static bool secs_above(uint64_t ns, double bound)
@@ -61,7 +47,7 @@ static bool secs_above(uint64_t ns, double bound)
     return (double)ns / 1e9 > bound;
 }
 
-static void memo_init(void)
+static void buckets_init(void)
 {
     for (size_t b = 0; b < PX_MET_BUCKETS; b++) {
         /* the first ns above the bound: above lo is false, at hi true */
@@ -86,10 +72,6 @@ static void memo_init(void)
 static _Atomic uint64_t *req_counter(struct px_met_provider *p, const char *outcome,
                                      const char *code)
 {
-    struct memo_slot *s =
-        &T.slot[(((uintptr_t)outcome >> 3) ^ ((uintptr_t)code >> 2) ^ ((uintptr_t)p >> 6)) &
-                (MEMO_SLOTS - 1)];
-    if (s->p == p && s->outcome == outcome && s->code == code) return s->n;
     size_t nreq = atomic_load_explicit(&p->nreq, memory_order_relaxed);
     size_t i;
     for (i = 0; i < nreq; i++)
@@ -99,12 +81,7 @@ static _Atomic uint64_t *req_counter(struct px_met_provider *p, const char *outc
         snprintf(p->req[i].code, sizeof(p->req[i].code), "%s", code);
         atomic_store_explicit(&p->nreq, ++nreq, memory_order_release);
     }
-    if (i == nreq) return NULL;
-    /* only texts the row holds whole: a longer one was cut by snprintf and
-     * must keep comparing as before */
-    if (strlen(outcome) < sizeof(p->req[i].outcome) && strlen(code) < sizeof(p->req[i].code))
-        *s = (struct memo_slot){p, outcome, code, &p->req[i].n};
-    return &p->req[i].n;
+    return i < nreq ? &p->req[i].n : NULL;
 }
 
 void px__metrics_request(struct px_h2s *h)
@@ -113,7 +90,7 @@ void px__metrics_request(struct px_h2s *h)
     const char *outcome = h->outcome ? h->outcome : "failed";
     const char *code = h->code ? h->code : "";
     uint64_t ns = px__h2s_elapsed_ns(h);
-    if (!T.ready) memo_init();
+    if (!T.ready) buckets_init();
     struct px_met_provider *p = row(m, h->contract ? h->contract->provider : "");
     _Atomic uint64_t *n = req_counter(p, outcome, code);
     if (n) px__met_add(n, 1);

@@ -441,14 +441,9 @@ static ssize_t req_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len
     (void)buf;
     (void)ud;
     struct px_h2s *h = src->ptr;
-    size_t n = h->req.bytes < len ? (size_t)h->req.bytes : len;
-    if (n == h->req.bytes && h->req.eof)
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-    else if (n == 0)
-        return NGHTTP2_ERR_DEFERRED;
-    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-    h->req_promised = n;
-    return (ssize_t)n;
+    ssize_t n = px__pipe_frame(&h->req, len, flags);
+    if (n >= 0) h->req_promised = (size_t)n;
+    return n;
 }
 
 static int up_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd, size_t len,

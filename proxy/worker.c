@@ -147,21 +147,27 @@ void px__pipe_trim(struct px_worker *w, struct px_pipe *p, size_t n)
     if (p->bytes > n) p->bytes = n;
 }
 
+ssize_t px__pipe_frame(const struct px_pipe *p, size_t len, uint32_t *flags)
+{
+    size_t n = p->bytes < len ? (size_t)p->bytes : len;
+    if (n == p->bytes && p->eof)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    else if (n == 0)
+        return NGHTTP2_ERR_DEFERRED;
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    return (ssize_t)n;
+}
+
 int px__send_data(struct px_worker *w, struct px_conn *c, const nghttp2_frame *f, const uint8_t *hd,
                   size_t len, struct px_pipe *p, struct px_pipe *keep)
 {
-    static const char zeros[256];
-    if (c->closing) return NGHTTP2_ERR_CALLBACK_FAILURE;
-    size_t pad = f->data.padlen; /* none: no padding callback is set */
+    /* frames are never padded: no select_padding callback is set */
+    if (c->closing || f->data.padlen) return NGHTTP2_ERR_CALLBACK_FAILURE;
     /* the bytes promised by the read callback are still there (they are
      * kept when the rest of the pipe is dropped, px__pipe_trim) */
-    if (len > p->bytes || pad > sizeof(zeros)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    if (!px_conn_reserve(c, 9 + pad + len)) return NGHTTP2_ERR_WOULDBLOCK;
+    if (len > p->bytes) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (!px_conn_reserve(c, 9 + len)) return NGHTTP2_ERR_WOULDBLOCK;
     px_conn_write(c, (const char *)hd, 9);
-    if (pad) {
-        char pl = (char)(pad - 1);
-        px_conn_write(c, &pl, 1);
-    }
     while (len > 0) {
         struct px_chunk *ch = p->head;
         size_t k = ch->len - ch->off;
@@ -172,7 +178,6 @@ int px__send_data(struct px_worker *w, struct px_conn *c, const nghttp2_frame *f
         len -= k;
         if (ch->off == ch->len) chunk_done(w, p, keep);
     }
-    if (pad > 1) px_conn_write(c, zeros, pad - 1);
     return 0;
 }
 
